@@ -1,0 +1,1 @@
+"""framecolor: colour for black-and-white photographs and old film."""

@@ -1,0 +1,78 @@
+"""Frozen configuration dataclasses for every model and pipeline setting."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# Thesis Table 4.1: (out_channels, stride) per 3x3 conv of the encoder.
+THESIS_ENCODER: tuple[tuple[int, int], ...] = (
+    (64, 2), (128, 1), (128, 2), (256, 1), (256, 2), (512, 1), (512, 1), (256, 1),
+)
+# Decoder: ints are 3x3 conv + ReLU, "up" is a x2 nearest upsampling; the last conv is the tanh a*b* head.
+THESIS_DECODER: tuple[int | str, ...] = (128, "up", 64, 64, "up", 32, 2, "up")
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    """ConvLSTM head over the fused bottleneck (FlowChroma-style)."""
+
+    hidden_channels: int = 256
+    kernel_size: int = 3
+
+
+@dataclass(frozen=True)
+class ColorizerConfig:
+    """Everything needed to rebuild a colorizer; stored as JSON next to its weights."""
+
+    name: str = "koala-effnet-lite0"
+    embedder: str | None = "efficientnet_lite0"  # None -> the thesis's basic CNN (section 4.5)
+    embed_dim: int = 1000
+    encoder: tuple[tuple[int, int], ...] = THESIS_ENCODER
+    fusion_channels: int = 256
+    decoder: tuple[int | str, ...] = THESIS_DECODER
+    temporal: TemporalConfig | None = None
+    working_size: int = 256  # short side the model runs at; sides rounded to a multiple of 8
+    chroma_gain: float = 1.0  # 1.0 = exact inverse of the ab/128 target scaling; the thesis used 2.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ColorizerConfig":
+        d = dict(d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown colorizer config keys: {sorted(unknown)}")
+        if "encoder" in d:
+            d["encoder"] = tuple(tuple(x) for x in d["encoder"])
+        if "decoder" in d:
+            d["decoder"] = tuple(d["decoder"])
+        if d.get("temporal") is not None:
+            d["temporal"] = TemporalConfig(**d["temporal"])
+        return cls(**d)
+
+    def replace(self, **changes: Any) -> "ColorizerConfig":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyper-parameters (thesis defaults: Adam 1e-3, ReduceLROnPlateau 0.5, floor 1e-5)."""
+
+    epochs: int = 20
+    batch_size: int = 16
+    crop: int = 128
+    lr: float = 1e-3
+    lr_factor: float = 0.5
+    lr_patience: int = 2
+    lr_min: float = 1e-5
+    loss: str = "mse"  # "mse" (thesis) or "huber_colorful"
+    colorful_weight: float = 1.0
+    val_fraction: float = 0.1
+    seed: int = 0
+    workers: int = 0
+    bf16: bool = False
+    max_steps_per_epoch: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,149 @@
+"""Reading and writing still images: JPEG, PNG, TIFF, WebP, BMP; 8/16-bit; EXIF orientation; alpha."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+
+
+class ImageError(ValueError):
+    """An input image could not be read, or an output could not be written."""
+
+
+@dataclass
+class Picture:
+    """rgb: (H, W, 3) float32 in [0, 1]; alpha: (H, W) float32 or None; bit_depth: 8 or 16."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None = None
+    bit_depth: int = 8
+    was_gray: bool = False
+
+
+def _from_array(arr: np.ndarray) -> Picture:
+    """(H, W) / (H, W, 1|2|3|4) uint8, uint16 or float -> Picture (channels already RGB order)."""
+    if arr.dtype == np.uint16:
+        depth, x = 16, arr.astype(np.float32) / 65535.0
+    elif arr.dtype == np.uint8:
+        depth, x = 8, arr.astype(np.float32) / 255.0
+    elif arr.dtype == bool:
+        depth, x = 8, arr.astype(np.float32)
+    elif np.issubdtype(arr.dtype, np.floating):
+        depth, x = 8, np.clip(arr.astype(np.float32), 0.0, 1.0)
+    else:
+        raise ImageError(f"unsupported pixel type {arr.dtype}")
+    if x.ndim == 2:
+        x = x[..., None]
+    if x.ndim != 3 or x.shape[2] not in (1, 2, 3, 4):
+        raise ImageError(f"unsupported image shape {arr.shape}")
+    c = x.shape[2]
+    alpha = x[..., -1] if c in (2, 4) else None
+    color = x[..., :1] if c in (1, 2) else x[..., :3]
+    gray = color.shape[2] == 1
+    rgb = np.repeat(color, 3, axis=2) if gray else color
+    return Picture(np.ascontiguousarray(rgb), alpha, depth, gray)
+
+
+def picture_from_array(arr: np.ndarray) -> Picture:
+    return _from_array(np.asarray(arr))
+
+
+def read_image(path: str | os.PathLike) -> Picture:
+    """Decode an image file fully (a truncated file is an error), upright per its EXIF orientation."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file (0 bytes)")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            orientation = im.getexif().get(0x0112, 1)
+            mode = im.mode
+            arr = None if _needs_cv2(path, im) else np.asarray(_pil_normalise(im))
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file (or an unsupported format)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: cannot decode image ({e})") from None
+    if arr is None:
+        arr = _read_cv2(path)
+    if mode.startswith("I;16") or mode == "I":
+        arr = np.clip(arr, 0, 65535).astype(np.uint16)
+    arr = _apply_orientation(arr, orientation)
+    return _from_array(arr)
+
+
+def _needs_cv2(path: Path, im) -> bool:
+    """Colour PNG/TIFF may hold 16 bits a channel: Pillow would drop to 8, OpenCV keeps them."""
+    return path.suffix.lower() in {".png", ".tif", ".tiff"} and im.mode in ("RGB", "RGBA")
+
+
+def _pil_normalise(im):
+    if im.mode in ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L", "I", "F", "1"):
+        return im
+    if im.mode == "P":
+        return im.convert("RGBA" if "transparency" in im.info else "RGB")
+    return im.convert("RGB")  # CMYK, YCbCr, LAB, ...
+
+
+def _read_cv2(path: Path) -> np.ndarray:
+    import cv2
+
+    arr = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise ImageError(f"{path}: cannot decode image")
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return arr
+
+
+def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """EXIF orientation 1-8 -> upright pixels."""
+    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.swapaxes(a, 0, 1)[:, ::-1],
+           7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1], 8: lambda a: np.swapaxes(a, 0, 1)[::-1]}
+    return np.ascontiguousarray(ops[orientation](arr)) if orientation in ops else arr
+
+
+def to_array(rgb: np.ndarray, alpha: np.ndarray | None, bit_depth: int) -> np.ndarray:
+    """float RGB (+alpha) in [0, 1] -> uint8/uint16 (H, W, 3|4)."""
+    x = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
+    peak = 65535 if bit_depth == 16 else 255
+    return np.round(np.clip(x, 0, 1) * peak).astype(np.uint16 if bit_depth == 16 else np.uint8)
+
+
+def encode_image(arr: np.ndarray, suffix: str, quality: int = 95) -> bytes:
+    """(H, W, 3|4) RGB(A) uint8/uint16 -> encoded bytes for the format named by `suffix`."""
+    import cv2
+
+    suffix = suffix.lower()
+    if suffix in (".jpg", ".jpeg", ".webp", ".bmp") and arr.dtype == np.uint16:
+        arr = (arr // 257).astype(np.uint8)  # these formats hold 8 bits
+    if suffix in (".jpg", ".jpeg") and arr.shape[2] == 4:
+        arr = arr[..., :3]  # JPEG has no alpha
+    code = cv2.COLOR_RGBA2BGRA if arr.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if suffix in (".jpg", ".jpeg") else []
+    if suffix == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, quality]
+    ok, buf = cv2.imencode(suffix, cv2.cvtColor(arr, code), params)
+    if not ok:
+        raise ImageError(f"cannot encode an image as {suffix}")
+    return buf.tobytes()
+
+
+def find_images(inputs: list[str | os.PathLike]) -> tuple[list[Path], list[str]]:
+    """Files and folders (recursively) -> image files, plus errors for inputs that do not exist."""
+    files, errors = [], []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files += sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                            and not p.name.startswith("."))
+        elif item.is_file():
+            files.append(item)
+        else:
+            errors.append(f"{item}: no such file or folder")
+    return files, errors

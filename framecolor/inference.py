@@ -1,0 +1,112 @@
+"""Batching, device and precision; the image entry points. Models come from the registry."""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .color import denormalize_ab, lab_to_rgb, rgb_to_lab
+from .images import Picture, encode_image, picture_from_array, read_image, to_array
+from .models.colorizer import Colorizer
+from .models.registry import DEFAULT_MODEL, load_checkpoint
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """'auto' -> cuda when available, else cpu; anything else is passed to torch.device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but no CUDA GPU is available (use --device cpu)")
+    return dev
+
+
+def working_shape(h: int, w: int, size: int) -> tuple[int, int]:
+    """Short side -> `size`, aspect kept, both sides rounded to a multiple of 8 (at least 8)."""
+    scale = size / min(h, w)
+    return max(8, int(round(h * scale / 8)) * 8), max(8, int(round(w * scale / 8)) * 8)
+
+
+def autocast(device: torch.device, precision: str):
+    """fp32 -> no autocast; bf16/fp16 -> torch.autocast on the device."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@dataclass
+class ImageColorizer:
+    """A loaded colorizer bound to a device, precision, working size and chroma gain."""
+
+    model: Colorizer
+    device: torch.device
+    size: int = 256
+    precision: str = "fp32"
+    chroma_gain: float = 1.0
+    batch_size: int = 8
+
+    @torch.no_grad()
+    def predict_ab(self, L: torch.Tensor) -> torch.Tensor:
+        """(B, 1, h, w) L* at working size (multiples of 8) -> (B, 2, h, w) a*b* (float32)."""
+        L = L.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            L = L.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.precision):
+            ab = self.model(L)
+        return denormalize_ab(ab.float(), self.chroma_gain)
+
+    def colorize_lab(self, L_full: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) full-resolution L* -> (B, 3, H, W) sRGB: a*b* at working size, upsampled, merged."""
+        h, w = working_shape(*L_full.shape[-2:], self.size)
+        small = F.interpolate(L_full, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+        ab = self.predict_ab(small).to(L_full.device)
+        ab = F.interpolate(ab, size=L_full.shape[-2:], mode="bilinear", align_corners=False)
+        return lab_to_rgb(torch.cat((L_full, ab), dim=1))
+
+    def colorize_picture(self, pic: Picture) -> Picture:
+        rgb = torch.from_numpy(pic.rgb).permute(2, 0, 1)[None]
+        L = rgb_to_lab(rgb)[:, :1]  # colour inputs are made grey first: only L* is used
+        out = self.colorize_lab(L)[0].permute(1, 2, 0).numpy()
+        return Picture(out, pic.alpha, pic.bit_depth, False)
+
+    def colorize(self, image) -> np.ndarray:
+        """Colorize an image given as a path, a PIL image or an array (H, W[, C]); returns RGB(A) uint8/16."""
+        if isinstance(image, (str, os.PathLike)):
+            pic = read_image(image)
+        elif hasattr(image, "mode") and hasattr(image, "size"):  # PIL image
+            pic = picture_from_array(np.asarray(image))
+        else:
+            pic = picture_from_array(np.asarray(image))
+        out = self.colorize_picture(pic)
+        return to_array(out.rgb, out.alpha, out.bit_depth)
+
+
+def load_colorizer(model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", size: int = 256,
+                   precision: str | None = None, chroma_gain: float | None = None,
+                   batch_size: int = 8, embedder_weights: str | None = None) -> ImageColorizer:
+    """Load a colorizer by registry name or checkpoint path, ready for `.colorize(image)`."""
+    if size < 8:
+        raise ValueError(f"size must be at least 8, got {size}")
+    dev = pick_device(device)
+    net = load_checkpoint(model, embedder_weights=embedder_weights).to(dev).eval()
+    if dev.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+    precision = precision or ("bf16" if dev.type == "cuda" else "fp32")
+    gain = net.config.chroma_gain if chroma_gain is None else chroma_gain
+    return ImageColorizer(net, dev, size, precision, gain, batch_size)
+
+
+def side_by_side(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Two (H, W, C) arrays of one dtype -> (H, 2W, C) before|after."""
+    before = np.repeat(before[..., None], after.shape[2], axis=2) if before.ndim == 2 else before
+    if before.shape[2] != after.shape[2]:
+        before = before[..., :3] if before.shape[2] > after.shape[2] else np.concatenate(
+            [before, np.full(before.shape[:2] + (1,), np.iinfo(before.dtype).max, before.dtype)], axis=2)
+    return np.concatenate([before.astype(after.dtype), after], axis=1)

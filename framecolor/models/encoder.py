@@ -1,0 +1,18 @@
+"""The thesis's encoder (Table 4.1): eight 3x3 convs with ReLU, stride 2 at layers 1, 3 and 5."""
+from __future__ import annotations
+
+from torch import nn
+
+from ..layers import ConvAct
+
+
+class Encoder(nn.Sequential):
+    """(B, 1, H, W) normalised L -> (B, C_last, H/8, W/8)."""
+
+    def __init__(self, spec: tuple[tuple[int, int], ...], in_channels: int = 1):
+        layers, cin = [], in_channels
+        for cout, stride in spec:
+            layers.append(ConvAct(cin, cout, stride=stride))
+            cin = cout
+        super().__init__(*layers)
+        self.out_channels = cin
