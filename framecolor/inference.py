@@ -110,3 +110,79 @@ def side_by_side(before: np.ndarray, after: np.ndarray) -> np.ndarray:
         before = before[..., :3] if before.shape[2] > after.shape[2] else np.concatenate(
             [before, np.full(before.shape[:2] + (1,), np.iinfo(before.dtype).max, before.dtype)], axis=2)
     return np.concatenate([before.astype(after.dtype), after], axis=1)
+
+
+@dataclass
+class FileResult:
+    source: Path
+    output: Path | None
+    error: str | None = None
+
+
+def plan_outputs(files: Sequence[Path], roots: dict[Path, Path], out: str | None,
+                 suffix: str = "_color") -> list[Path]:
+    """Where each input's result goes: beside it as <stem>_color<ext>, into folder `out` (keeping the
+    layout below each input folder), or to `out` itself for a single input with an image suffix."""
+    from .images import IMAGE_SUFFIXES
+
+    if out is not None and len(files) == 1 and Path(out).suffix.lower() in IMAGE_SUFFIXES:
+        return [Path(out)]
+    plans = []
+    for f in files:
+        name = f"{f.stem}{suffix}{f.suffix}"
+        if out is None:
+            plans.append(f.with_name(name))
+        else:
+            rel = f.parent.relative_to(roots[f]) if f in roots else Path()
+            plans.append(Path(out) / rel / name)
+    return plans
+
+
+def colorize_file(colorizer: ImageColorizer, src: Path, dst: Path, before_after: bool = False) -> None:
+    """Colorize one file into `dst`, atomically; never overwrites the input."""
+    from .images import ImageError, IMAGE_SUFFIXES
+    from .io import atomic_write, same_file
+
+    if same_file(src, dst):
+        raise ImageError(f"{src}: output path is the input itself; refusing to overwrite it")
+    if dst.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ImageError(f"{dst}: unsupported output format {dst.suffix!r}")
+    pic = read_image(src)
+    out = colorizer.colorize_picture(pic)
+    arr = to_array(out.rgb, out.alpha, out.bit_depth)
+    if before_after:
+        arr = side_by_side(to_array(pic.rgb, pic.alpha, pic.bit_depth), arr)
+    data = encode_image(arr, dst.suffix)
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(dst, data)
+    except OSError as e:
+        raise ImageError(f"{dst}: cannot write output ({e.strerror or e})") from None
+
+
+def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike], out: str | None = None,
+                   before_after: bool = False, progress: bool = True) -> list[FileResult]:
+    """Colorize files and folders (recursively). One bad file never stops the others."""
+    from tqdm import tqdm
+
+    from .images import ImageError, find_images
+
+    roots: dict[Path, Path] = {}
+    files, errors = [], []
+    for item in inputs:
+        found, errs = find_images([item])
+        errors += errs
+        if Path(item).is_dir():
+            found = [f for f in found if not (out is None and f.stem.endswith("_color"))]
+            roots.update({f: Path(item) for f in found})
+        files += found
+    results = [FileResult(Path(e.split(":")[0]), None, e) for e in errors]
+    outputs = plan_outputs(files, roots, out)
+    bar = tqdm(list(zip(files, outputs)), unit="img", disable=not progress or len(files) < 2)
+    for src, dst in bar:
+        try:
+            colorize_file(colorizer, src, dst, before_after)
+            results.append(FileResult(src, dst))
+        except (ImageError, OSError) as e:
+            results.append(FileResult(src, None, str(e)))
+    return results

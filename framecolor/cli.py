@@ -1,0 +1,80 @@
+"""Command line: argument parsing -> library call. Nothing runs at import."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+
+def _add_common_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="koala-effnet-lite0",
+                   help="registry name (koala-effnet-lite0, basic-cnn, ...) or a .safetensors checkpoint")
+    p.add_argument("--size", type=int, default=256, help="working size: the short side the model runs at")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
+                   help="default: bf16 on CUDA, fp32 on CPU")
+    p.add_argument("--chroma-gain", type=float, default=None,
+                   help="scale on the predicted a*b* (1 = exact inverse; the thesis used 2 for vivid colour)")
+    p.add_argument("--embedder-weights", default=None, help="weights file for the classifier (inception_resnet_v2)")
+
+
+def _parser_colorize(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("colorize", help="colorize photographs (files and folders, recursively)")
+    p.add_argument("inputs", nargs="+", help="image files or folders")
+    p.add_argument("-o", "--output", default=None,
+                   help="output folder, or a file name for a single input (default: <stem>_color.<ext> beside it)")
+    p.add_argument("--side-by-side", action="store_true", help="write before|after images")
+    p.add_argument("--no-progress", action="store_true")
+    _add_common_model_args(p)
+    return p
+
+
+def _run_colorize(args: argparse.Namespace) -> int:
+    from .inference import colorize_files, load_colorizer
+
+    colorizer = load_colorizer(args.model, args.device, args.size, args.precision, args.chroma_gain,
+                               args.batch_size, args.embedder_weights)
+    results = colorize_files(colorizer, args.inputs, args.output, args.side_by_side, not args.no_progress)
+    failed = [r for r in results if r.error]
+    for r in results:
+        if r.error:
+            print(f"error: {r.error}", file=sys.stderr)
+    done = len(results) - len(failed)
+    print(f"colorized {done} image(s)" + (f", {len(failed)} failed" if failed else ""), file=sys.stderr)
+    if len(results) == 0:
+        print("error: no images found in the inputs", file=sys.stderr)
+        return 1
+    return 1 if failed else 0
+
+
+# name -> (parser builder, runner). Each subcommand adds one line here.
+COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
+    "colorize": (_parser_colorize, _run_colorize),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="framecolor", description="Colour for black-and-white photographs and old film.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (build, _) in COMMANDS.items():
+        build(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .models.embedders import WeightsError
+
+    try:
+        return COMMANDS[args.command][1](args)
+    except (WeightsError, ValueError, RuntimeError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
