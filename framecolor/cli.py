@@ -48,9 +48,51 @@ def _run_colorize(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _parser_train(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("train", help="train a colorizer on a folder of colour photos (resumes if interrupted)")
+    p.add_argument("data", help="folder of colour photos (searched recursively)")
+    p.add_argument("-o", "--output", required=True, help="run folder: checkpoints, cache, curves, metrics")
+    p.add_argument("--embedder", default="efficientnet_lite0",
+                   help="classifier for the fusion model, or 'none' for the thesis's basic CNN")
+    p.add_argument("--name", default=None, help="model name stored in the config")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--loss", choices=["mse", "huber_colorful"], default="mse")
+    p.add_argument("--colorful-weight", type=float, default=1.0)
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AVX-512 BF16 and on GPUs)")
+    p.add_argument("--max-steps-per-epoch", type=int, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--cache", default=None, help="folder for the image shards and embeddings (default: OUTPUT/cache)")
+    return p
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .config import ColorizerConfig, TrainConfig
+    from .training.loop import train
+
+    embedder = None if args.embedder == "none" else args.embedder
+    name = args.name or ("basic-cnn" if embedder is None else f"koala-{embedder}")
+    mcfg = ColorizerConfig(name=name, embedder=embedder)
+    tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, crop=args.crop, lr=args.lr,
+                       loss=args.loss, colorful_weight=args.colorful_weight, val_fraction=args.val_fraction,
+                       seed=args.seed, bf16=args.bf16, max_steps_per_epoch=args.max_steps_per_epoch)
+    command = "framecolor " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    best = train(args.data, args.output, mcfg, tcfg, command=command, device=args.device, cache_dir=args.cache,
+                 log=lambda m: print(m, file=sys.stderr))
+    print(best)
+    return 0
+
+
 # name -> (parser builder, runner). Each subcommand adds one line here.
 COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "colorize": (_parser_colorize, _run_colorize),
+    "train": (_parser_train, _run_train),
 }
 
 
