@@ -89,10 +89,52 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parser_evaluate(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("evaluate", help="score models and baselines on held-out colour photos (JSON, Markdown, PNG grid)")
+    p.add_argument("--data", required=True, help="folder of colour photos (the truth)")
+    p.add_argument("--val-list", default=None, help="text file of image paths relative to --data, one per line")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    p.add_argument("-o", "--output", required=True, help="folder for evaluation.json, evaluation.md and the grid")
+    p.add_argument("--mean-ab", default=None,
+                   help="JSON file with the training set's mean a*b* ([a, b] or {\"train_mean_ab\": [a, b]}); "
+                        "default: the first model's sidecar, else --train-list")
+    p.add_argument("--train-list", default=None, help="training image paths relative to --data, for the mean a*b*")
+    p.add_argument("--grid", type=int, default=4, help="images shown in the PNG grid")
+    p.add_argument("--no-progress", action="store_true")
+    _add_common_model_args(p)
+    p.set_defaults(model="koala-effnet-lite0,basic-cnn")
+    return p
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .evaluate import evaluate, list_eval_images, load_colorizers, resolve_mean_ab, write_reports
+    from .inference import load_colorizer
+
+    names = [n for n in args.model.split(",") if n]
+    files = list_eval_images(args.data, args.val_list, args.limit)
+    train = list_eval_images(args.data, args.train_list) if args.train_list else None
+    mean_ab, source = resolve_mean_ab(args.mean_ab, names, train)
+    colorizers = load_colorizers(names, lambda n: load_colorizer(
+        n, args.device, args.size, args.precision, args.chroma_gain, args.batch_size, args.embedder_weights))
+    result = evaluate(files, colorizers, mean_ab, args.grid, progress=not args.no_progress)
+    result.mean_ab_source = source
+    result.settings = {"data": str(Path(args.data)), "val_list": args.val_list, "models": names,
+                       "size": args.size, "limit": args.limit, "precision": args.precision or "default"}
+    paths = write_reports(result, args.output)
+    print(paths["markdown"].read_text(), end="")
+    for s in result.skipped:
+        print(f"skipped: {s}", file=sys.stderr)
+    print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    return 0
+
+
 # name -> (parser builder, runner). Each subcommand adds one line here.
 COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "colorize": (_parser_colorize, _run_colorize),
     "train": (_parser_train, _run_train),
+    "evaluate": (_parser_evaluate, _run_evaluate),
 }
 
 
