@@ -21,9 +21,10 @@ AB_SCALE = 128.0  # target: ab/128 in [-1, 1] (tanh output)
 
 
 def _mix(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Apply a 3x3 colour matrix over the channel axis (-3)."""
-    m = m.to(device=x.device, dtype=x.dtype)
-    return torch.einsum("ij,...jhw->...ihw", m, x)
+    """Apply a 3x3 colour matrix over the channel axis (-3). Element-wise, not einsum: an einsum is a
+    matmul, which autocast would run in bf16 (too coarse for colour, and bf16 breaks antialiased resizing)."""
+    c = x.unbind(-3)
+    return torch.stack([r[0] * c[0] + r[1] * c[1] + r[2] * c[2] for r in m.tolist()], dim=-3)
 
 
 def _per_channel(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
