@@ -27,8 +27,13 @@ class FusionLayer(nn.Module):
         self.conv = ConvAct(feat_channels + embed_dim, out_channels, kernel=1)
 
     def forward(self, features: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        b, _, h, w = features.shape
+        b, c, h, w = features.shape
         if embedding.shape != (b, self.embed_dim):
             raise ValueError(f"embedding must be ({b}, {self.embed_dim}), got {tuple(embedding.shape)}")
-        tiled = embedding[:, :, None, None].to(features.dtype).expand(b, self.embed_dim, h, w)
-        return self.conv(torch.cat((features, tiled), dim=1))
+        # conv1x1(cat(features, tiled embedding)) computed without tiling: the embedding's part of the
+        # 1x1 conv is the same at every pixel, so it is one (B, E) x (E, out) product added as a bias.
+        conv, act = self.conv[0], self.conv[1]
+        w_feat, w_emb = conv.weight[:, :c], conv.weight[:, c:, 0, 0]
+        bias = torch.nn.functional.linear(embedding.to(w_emb.dtype), w_emb, conv.bias)  # (B, out)
+        out = torch.nn.functional.conv2d(features, w_feat)
+        return act(out + bias[:, :, None, None].to(out.dtype))

@@ -106,3 +106,14 @@ def test_chroma_gain_scales_predicted_colour(basic):
     assert torch.allclose(vivid, 2 * plain, atol=1e-5)
     with torch.no_grad():
         assert torch.allclose(plain, basic(L) * 128, atol=1e-4)  # default gain is the exact inverse of ab/128
+
+
+def test_fusion_equals_tile_concat_conv():
+    """The fusion layer computes the thesis's tile + concatenate + 1x1 conv exactly (without tiling)."""
+    from framecolor.layers import FusionLayer
+    torch.manual_seed(0)
+    fusion = FusionLayer(256, 1000, 256)
+    feats, emb = torch.randn(2, 256, 4, 6), torch.rand(2, 1000).softmax(-1)
+    tiled = emb[:, :, None, None].expand(2, 1000, 4, 6)
+    with torch.no_grad():
+        assert torch.allclose(fusion(feats, emb), fusion.conv(torch.cat((feats, tiled), dim=1)), atol=1e-5)
