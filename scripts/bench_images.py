@@ -1,0 +1,391 @@
+"""Benchmark: colorizer frames/s at 256x256 against the machine's own matmul peak and the thesis's pipeline.
+
+Everything is measured in one run on one machine, so the ratios hold even on a busy box:
+  * peak: GFLOP/s of a large fp32 (and bf16) matrix multiply, through ATen's BLAS (torch.mm: MKL, which
+    takes its AVX2 path on AMD CPUs) and through oneDNN (the library that runs the model's convolutions);
+    the faster of the two is the peak;
+  * model: FLOPs per frame (torch.utils.flop_counter, classifier embedder included) x frames/s, as a
+    fraction of that peak, for fp32 and bf16 autocast, batch sizes 1 and 8, NCHW and channels_last;
+  * pipelines: the `framecolor colorize` path (torch Lab conversion, working-size resize, full-resolution
+    L* merge) against the thesis's per-image pipeline (skimage resize + rgb2lab per image, one predict
+    call per image at batch 1, skimage lab2rgb), same model, same images.
+All cases run in interleaved rounds, so a busy moment on a shared machine hits every case alike; rates
+use the best call (the least-disturbed one, as timeit advises), medians are reported beside them.
+
+    python scripts/bench_images.py --threads 1,2 -o results/bench_images   # writes .json and .md
+    python scripts/bench_images.py --quick -o /tmp/bench                    # a smoke run (seconds)
+
+Weights do not change speed: without shipped weights an untrained model of the same shape is used.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+SIZE = 256
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("-o", "--output", default="results/bench_images", help="path stem for .json and .md")
+    p.add_argument("--model", default="koala-effnet-lite0", help="registry name or checkpoint (untrained if absent)")
+    p.add_argument("--threads", default=None, help="torch thread counts to run, e.g. 1,2 (default: all cores)")
+    p.add_argument("--batch-sizes", default="1,8")
+    p.add_argument("--images", type=int, default=8, help="real test photos (512x512) for the pipelines")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds over all cases")
+    p.add_argument("--min-time", type=float, default=1.5, help="seconds per case per round (at least 2 calls)")
+    p.add_argument("--gemm", type=int, default=2048, help="matrix side for the peak (CPU)")
+    p.add_argument("--thesis-classifier", default="inception_resnet_v2",
+                   help="also time the thesis pipeline with this classifier ('' to skip)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (a CUDA section is added when present)")
+    p.add_argument("--quick", action="store_true", help="tiny run to check the script works")
+    return p.parse_args(argv)
+
+
+# ---------------------------------------------------------------- machine
+
+def load_note() -> dict:
+    la = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return {"loadavg_1_5_15": [round(x, 2) for x in la], "cpus": os.cpu_count()}
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        flags = next(line for line in text.splitlines() if line.startswith("flags")).split(":", 1)[1].split()
+    except (OSError, StopIteration):
+        return []
+    return sorted(f for f in flags if f.startswith(("avx512_bf16", "amx", "avx512f", "avx2", "avx512_vnni")))
+
+
+# ---------------------------------------------------------------- timing
+
+@dataclass
+class Case:
+    """One thing to time. `work` is FLOPs (peaks) or frames (model, pipelines) per call."""
+
+    group: str
+    label: str
+    fn: Callable[[], object]
+    work: float
+    info: dict = field(default_factory=dict)
+    times: list[float] = field(default_factory=list)
+
+    def result(self) -> dict:
+        best, median = min(self.times), float(np.median(self.times))
+        unit = "gflops" if self.group == "peak" else "frames_per_s"
+        scale = 1e9 if self.group == "peak" else 1.0
+        return {"label": self.label, **self.info, f"{unit}_best": self.work / best / scale,
+                f"{unit}_median": self.work / median / scale, "calls": len(self.times),
+                "best_s": best, "median_s": median}
+
+
+def run_rounds(cases: list[Case], rounds: int, min_time: float, sync: Callable[[], None]) -> None:
+    """Warm every case up once, then time all of them round-robin."""
+    for c in cases:
+        c.fn()
+    for r in range(rounds):
+        for c in cases:
+            start = time.perf_counter()
+            while time.perf_counter() - start < min_time or len(c.times) < 2 * (r + 1):
+                t = time.perf_counter()
+                c.fn()
+                sync()
+                c.times.append(time.perf_counter() - t)
+        print(f"  round {r + 1}/{rounds} done", file=sys.stderr)
+
+
+def _sync(device: torch.device) -> Callable[[], None]:
+    return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+
+# ---------------------------------------------------------------- peak
+
+def gemm_cases(device: torch.device, n: int) -> list[Case]:
+    """n x n x n matrix multiplies (2 n^3 FLOPs) in fp32 and bf16, per available GEMM library."""
+    cases = []
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+        c = torch.empty(n, n, device=device, dtype=dtype)
+        cases.append(Case("peak", f"{name} torch.mm", lambda a=a, b=b, c=c: torch.mm(a, b, out=c), 2 * n ** 3,
+                          {"dtype": name, "backend": "torch.mm", "n": n}))
+        if device.type == "cpu":
+            cases.append(Case("peak", f"{name} oneDNN", _onednn_matmul(a, b), 2 * n ** 3,
+                              {"dtype": name, "backend": "oneDNN", "n": n}))
+    return cases
+
+
+def _onednn_matmul(a: torch.Tensor, b: torch.Tensor) -> Callable[[], object]:
+    """a @ b through oneDNN (a prepacked mkldnn Linear), the GEMM behind the model's convolutions."""
+    import torch.utils.mkldnn as mkldnn
+
+    lin = torch.nn.Linear(a.shape[1], b.shape[1], bias=False).to(a.dtype)
+    lin.weight.data = b.t().contiguous()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lin = mkldnn.to_mkldnn(lin, a.dtype)
+    x = a.to_mkldnn()
+
+    def run():
+        with torch.inference_mode():
+            return lin(x)
+    return run
+
+
+def peak_of(results: list[dict], dtype: str) -> dict:
+    runs = [r for r in results if r["dtype"] == dtype]
+    return max(runs, key=lambda r: r["gflops_best"])
+
+
+# ---------------------------------------------------------------- model
+
+def load_model(name: str):
+    """The shipped model when present, else an untrained one of the same architecture."""
+    from framecolor.config import ColorizerConfig
+    from framecolor.models.embedders import WeightsError
+    from framecolor.models.registry import build_model, load_checkpoint
+
+    try:
+        return load_checkpoint(name).eval(), name
+    except WeightsError as e:
+        print(f"note: {e}; timing an untrained model of the same shape", file=sys.stderr)
+        return build_model(ColorizerConfig()).eval(), f"{name} (untrained, same architecture)"
+
+
+def count_flops(model, size: int = SIZE) -> dict:
+    """FLOPs of one (1, 1, size, size) forward pass, total and the embedder's share."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    L = torch.rand(1, 1, size, size) * 100
+    with torch.inference_mode(), FlopCounterMode(display=False) as fc:
+        model(L)
+    total = fc.get_total_flops()
+    emb = sum(fc.get_flop_counts().get("Colorizer.embedder", {}).values()) if model.embedder is not None else 0
+    return {"total": int(total), "embedder": int(emb), "colorizer": int(total - emb)}
+
+
+def autocast_ctx(device: torch.device, precision: str):
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def in_layout(model, fmt: torch.memory_format):
+    """A copy of the model in one memory format, so interleaved cases never convert weights back and forth."""
+    import copy
+    return copy.deepcopy(model).to(memory_format=fmt)
+
+
+def model_cases(model, device, batch_sizes: list[int]) -> list[Case]:
+    """Bare model forward on (batch, 1, 256, 256) L*: fp32/bf16 x batch sizes x NCHW/channels_last."""
+    cases = []
+    for cl in (False, True):
+        fmt = torch.channels_last if cl else torch.contiguous_format
+        net = in_layout(model, fmt)
+        for precision in ("fp32", "bf16"):
+            for batch in batch_sizes:
+                L = (torch.rand(batch, 1, SIZE, SIZE, device=device) * 100).contiguous(memory_format=fmt)
+
+                def step(net=net, L=L, precision=precision):
+                    with torch.inference_mode(), autocast_ctx(device, precision):
+                        return net(L)
+                layout = "channels_last" if cl else "NCHW"
+                cases.append(Case("model", f"{precision} batch {batch} {layout}", step, batch,
+                                  {"precision": precision, "batch": batch, "layout": layout}))
+    return cases
+
+
+# ---------------------------------------------------------------- pipelines
+
+def test_images(n: int) -> list[np.ndarray]:
+    """Real photos from scikit-image, centre-cropped and resized to 512x512 RGB float32 in [0, 1]."""
+    import cv2
+    import skimage.data as data
+
+    names = ["astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "retina", "hubble_deep_field",
+             "immunohistochemistry"]
+    out = []
+    for i in range(n):
+        img = getattr(data, names[i % len(names)])()[..., :3]
+        h, w = img.shape[:2]
+        s = min(h, w)
+        img = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+        out.append(cv2.resize(img, (512, 512), interpolation=cv2.INTER_AREA).astype(np.float32) / 255)
+    return out
+
+
+def ours_per_image(colorizer, images: list[np.ndarray]) -> Callable[[], None]:
+    """What `framecolor colorize` does per file (decode/encode excluded): full-resolution output."""
+    from framecolor.images import Picture
+
+    def run():
+        for img in images:
+            colorizer.colorize_picture(Picture(img))
+    return run
+
+
+def ours_batched(colorizer, images: list[np.ndarray], batch: int) -> Callable[[], None]:
+    """The same work with images stacked `batch` at a time (colorize_lab takes batches)."""
+    from framecolor.color import rgb_to_lab
+
+    stacks = [torch.from_numpy(np.stack(images[i:i + batch])).permute(0, 3, 1, 2)
+              for i in range(0, len(images), batch)]
+
+    def run():
+        for rgb in stacks:
+            colorizer.colorize_lab(rgb_to_lab(rgb)[:, :1])
+    return run
+
+
+def thesis_per_image(model, images: list[np.ndarray], device) -> Callable[[], None]:
+    """Deep Koalarization's flow: per image skimage resize to 256x256 + rgb2lab, one predict call at
+    batch 1 (fp32, default layout), then skimage lab2rgb of the 256x256 result (its output stays small)."""
+    from skimage.color import lab2rgb, rgb2lab
+    from skimage.transform import resize
+
+    def run():
+        for img in images:
+            L = rgb2lab(resize(img, (SIZE, SIZE), anti_aliasing=True))[..., 0]
+            with torch.inference_mode():
+                ab = model(torch.from_numpy(L).float()[None, None].to(device))[0].cpu().numpy() * 128
+            lab2rgb(np.concatenate([L[..., None], ab.transpose(1, 2, 0)], axis=-1))
+    return run
+
+
+def thesis_model(model, classifier: str):
+    """The same colorizer with the thesis's own classifier (inception_resnet_v2 at 299x299; random
+    weights, speed does not depend on them)."""
+    from framecolor.models.colorizer import Colorizer
+    from framecolor.models.embedders import build_embedder
+
+    net = Colorizer.from_config(model.config.replace(embedder=classifier), build_embedder(classifier, pretrained=False))
+    net.load_state_dict(model.trainable_state_dict(), strict=False)
+    return net.eval()
+
+
+def pipeline_cases(model, device, images, batch: int, thesis_classifier: str | None) -> list[Case]:
+    from framecolor.inference import ImageColorizer
+
+    plain = in_layout(model, torch.contiguous_format)
+    fast = in_layout(model, torch.channels_last)  # as load_colorizer prepares it
+    n = len(images)
+    cases = [Case("pipeline", "thesis: skimage per image, batch 1, fp32", thesis_per_image(plain, images, device), n)]
+    if thesis_classifier and model.embedder is not None:
+        net = thesis_model(plain, thesis_classifier).to(device)
+        cases.append(Case("pipeline", f"thesis, with its {thesis_classifier} classifier (299x299)",
+                          thesis_per_image(net, images, device), n))
+    for precision in ("fp32", "bf16"):
+        c = ImageColorizer(fast, device, SIZE, precision)
+        cases.append(Case("pipeline", f"framecolor colorize path, per image, {precision}", ours_per_image(c, images), n))
+        cases.append(Case("pipeline", f"framecolor batched x{batch}, {precision}", ours_batched(c, images, batch), n))
+    return cases
+
+
+# ---------------------------------------------------------------- report
+
+def device_section(model, device: torch.device, args, flops: dict) -> dict:
+    model = model.to(device)
+    n = 1024 if args.quick else (8192 if device.type == "cuda" else args.gemm)
+    images = test_images(2 if args.quick else args.images)
+    groups = {"peak": gemm_cases(device, n),
+              "model": model_cases(model, device, [int(b) for b in args.batch_sizes.split(",")]),
+              "pipeline": pipeline_cases(model, device, images, 8, args.thesis_classifier or None)}
+    run_rounds([c for g in groups.values() for c in g], args.rounds, args.min_time, _sync(device))
+    res = {k: [c.result() for c in g] for k, g in groups.items()}
+    peak = {d: peak_of(res["peak"], d) for d in ("fp32", "bf16")}
+    for r in res["model"]:
+        r["gflops_achieved"] = flops["total"] * r["frames_per_s_best"] / 1e9
+        r["fraction_of_peak"] = r["gflops_achieved"] / peak[r["precision"]]["gflops_best"]
+    base = res["pipeline"][0]["frames_per_s_best"]
+    for r in res["pipeline"]:
+        r["speedup_vs_thesis"] = r["frames_per_s_best"] / base
+    name = cpu_name() if device.type == "cpu" else torch.cuda.get_device_name(device)
+    return {"device": str(device), "name": name, "threads": torch.get_num_threads(), "matmul": res["peak"],
+            "peak": peak, "model": res["model"], "pipelines": res["pipeline"]}
+
+
+def markdown(doc: dict) -> str:
+    f = doc["flops_per_frame"]
+    lines = [f"# Image colorizer benchmark ({doc['model']})", "",
+             f"- when: {doc['when']}; torch {doc['torch']}; {doc['machine']['cpu']} ({doc['machine']['cpus']} CPUs, "
+             f"flags: {', '.join(doc['machine']['cpu_flags'])})",
+             f"- load average before/after: {doc['load_before']['loadavg_1_5_15']} / "
+             f"{doc['load_after']['loadavg_1_5_15']} (a shared machine: other jobs ran during the benchmark; "
+             f"every ratio below compares cases measured in the same interleaved rounds)",
+             f"- model FLOPs per 256x256 frame: {f['total'] / 1e9:.2f} GFLOP (colorizer {f['colorizer'] / 1e9:.2f}, "
+             f"embedder {f['embedder'] / 1e9:.2f}), counted with torch.utils.flop_counter",
+             "- rates are from the best call of each case; medians beside them", ""]
+    for sec in doc["devices"]:
+        lines += _device_md(sec)
+    return "\n".join(lines + ["Command: `" + doc["command"] + "`", ""])
+
+
+def _device_md(sec: dict) -> list[str]:
+    p = sec["peak"]
+    gemms = "; ".join(f"{r['label']} {r['gflops_best']:.0f} (median {r['gflops_median']:.0f})" for r in sec["matmul"])
+    lines = [f"## {sec['device']}: {sec['name']}, {sec['threads']} thread(s)", "",
+             f"Matmul peak ({p['fp32']['n']}^3): fp32 **{p['fp32']['gflops_best']:.1f}** GFLOP/s "
+             f"({p['fp32']['backend']}), bf16 **{p['bf16']['gflops_best']:.1f}** GFLOP/s ({p['bf16']['backend']}). "
+             f"All GEMMs, GFLOP/s: {gemms}.", "",
+             "| model forward | batch | layout | frames/s | (median) | GFLOP/s | of matmul peak, same dtype |",
+             "|---|---:|---|---:|---:|---:|---:|"]
+    for r in sec["model"]:
+        lines.append(f"| {r['precision']} | {r['batch']} | {r['layout']} | {r['frames_per_s_best']:.2f} | "
+                     f"{r['frames_per_s_median']:.2f} | {r['gflops_achieved']:.1f} | {r['fraction_of_peak']:.0%} |")
+    lines += ["", "| pipeline (512x512 photos in, model at 256x256) | frames/s | (median) | vs thesis pipeline |",
+              "|---|---:|---:|---:|"]
+    for r in sec["pipelines"]:
+        lines.append(f"| {r['label']} | {r['frames_per_s_best']:.2f} | {r['frames_per_s_median']:.2f} | "
+                     f"{r['speedup_vs_thesis']:.2f}x |")
+    return lines + [""]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.quick:
+        args.min_time, args.rounds, args.batch_sizes, args.thesis_classifier = 0.1, 1, "1,2", ""
+    load_before = load_note()
+    model, label = load_model(args.model)
+    flops = count_flops(model)
+    sections = []
+    for threads in [int(t) for t in args.threads.split(",")] if args.threads else [os.cpu_count() or 1]:
+        torch.set_num_threads(threads)
+        sections.append(device_section(model, torch.device("cpu"), args, flops))
+    if args.device in ("auto", "cuda") and torch.cuda.is_available():
+        sections.append(device_section(model, torch.device("cuda"), args, flops))
+    doc = {"model": label, "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "torch": torch.__version__,
+           "machine": {"cpu": cpu_name(), "cpus": os.cpu_count(), "cpu_flags": cpu_flags()},
+           "load_before": load_before, "load_after": load_note(), "flops_per_frame": flops, "devices": sections,
+           "command": " ".join(["python", "scripts/bench_images.py", *(argv if argv is not None else sys.argv[1:])])}
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
+    out.with_suffix(".md").write_text(markdown(doc))
+    print(markdown(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
