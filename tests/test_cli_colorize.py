@@ -86,6 +86,15 @@ def test_colour_input_is_made_grey_first(tmp_path, basic_ckpt, chelsea):
     assert np.abs(a.astype(int) - b).mean() < 1.0  # the original colours never leak into the result
 
 
+def test_chroma_gain_option_makes_colours_stronger(tmp_path, basic_ckpt, chelsea):
+    from framecolor.metrics import colorfulness
+    Image.fromarray(chelsea).save(tmp_path / "cat.png")
+    assert run(basic_ckpt, tmp_path / "cat.png", "-o", tmp_path / "g1.png") == 0
+    assert run(basic_ckpt, tmp_path / "cat.png", "-o", tmp_path / "g2.png", "--chroma-gain", "2") == 0
+    plain, vivid = colorfulness(_read(tmp_path / "g1.png") / 255), colorfulness(_read(tmp_path / "g2.png") / 255)
+    assert plain > 0.5 and vivid > 1.5 * plain
+
+
 def test_alpha_is_kept(tmp_path, basic_ckpt):
     rgba = np.zeros((40, 56, 4), np.uint8)
     rgba[..., :3] = np.linspace(0, 255, 56, dtype=np.uint8)[None, :, None]
