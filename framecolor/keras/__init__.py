@@ -10,6 +10,7 @@ backend unless KERAS_BACKEND is already set; it imports neither Keras nor Tensor
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -20,8 +21,16 @@ INSTALL_HINT = "the Keras bridge needs the keras extra: pip install 'framecolor[
 
 def require_keras():
     """Import and return keras, or raise an ImportError that says how to install it."""
+    _import_triton_first()
     try:
         import keras
     except ImportError as e:
         raise ImportError(f"{INSTALL_HINT} ({e})") from e
     return keras
+
+
+def _import_triton_first() -> None:
+    """Importing TensorFlow and then triton (which torch and timm load lazily) segfaults in triton's
+    C extension; triton first, then TensorFlow works. Load triton now if it is installed."""
+    if importlib.util.find_spec("triton") is not None:
+        import triton  # noqa: F401
