@@ -10,6 +10,7 @@ Files are never executed: no Lambda layers or custom objects are deserialised (s
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -224,10 +225,10 @@ def _infer_config(layers: list, convs: list[KerasConv], source: str, name: str,
         raise ValueError(f"{source}: layer {bad.name!r} ({type(bad).__name__}) sits inside the encoder")
     encoder = tuple((int(layer.filters), int(layer.strides[0])) for _, layer in enc)
     decoder = tuple("up" if t == "up" else int(layer.filters) for t, layer in dec if t in ("up", "conv"))
-    return _make_config(source, name, embedder, encoder, decoder, fusion_tok)
+    return _make_config(source, name, embedder, encoder, decoder, fusion_tok, dec)
 
 
-def _make_config(source, name, embedder, encoder, decoder, fusion_tok) -> ColorizerConfig:
+def _make_config(source, name, embedder, encoder, decoder, fusion_tok, dec) -> ColorizerConfig:
     fields = dict(name=name, embedder=embedder, encoder=encoder, decoder=decoder)
     if fusion_tok is not None:
         layer = fusion_tok[1]
@@ -238,6 +239,10 @@ def _make_config(source, name, embedder, encoder, decoder, fusion_tok) -> Colori
     if decoder.count("up") != sum(1 for _, s in encoder if s == 2) or any(s not in (1, 2) for _, s in encoder):
         raise ValueError(f"{source}: encoder strides {[s for _, s in encoder]} and {decoder.count('up')} "
                          "upsamplings do not give an output the size of the input")
+    head = [layer for t, layer in dec if t == "conv"][-1:]
+    if head and int(head[0].filters) != 2:
+        raise ValueError(f"{source}: the last conv {head[0].name!r} gives {head[0].filters} channels; "
+                         "a colorizer ends in 2 (a*, b*)")
     try:
         return ColorizerConfig(**fields)
     except ValueError as e:
@@ -337,7 +342,9 @@ def checkpoint_to_keras_file(src: str | os.PathLike, dst: str | os.PathLike, sty
     kmodel = model_to_keras(model, style, size)
     tmp = dst.with_name(f".{dst.stem}.part{dst.suffix}")
     try:
-        kmodel.save(tmp)
+        with warnings.catch_warnings():  # .h5 is "legacy" to Keras 3, but it is what the thesis's code reads
+            warnings.simplefilter("ignore")
+            kmodel.save(tmp)
         os.replace(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)

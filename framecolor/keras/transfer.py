@@ -152,9 +152,11 @@ def torch_to_keras_weights(state: dict[str, torch.Tensor], config: ColorizerConf
 
 
 def _fold_raw_input(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Conv on L* (0..100) -> the same conv on n = L/50 - 1: L = 50 n + 50."""
-    return weight * L_SCALE, bias + L_SCALE * weight.sum(dim=(1, 2, 3))
+    """Conv on L* (0..100) -> the same conv on n = L/50 - 1: L = 50 n + 50 (computed in float64)."""
+    w, b = weight.double(), bias.double()
+    return (w * L_SCALE).float(), (b + L_SCALE * w.sum(dim=(1, 2, 3))).float()
 
 
 def _unfold_raw_input(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return weight / L_SCALE, bias - weight.sum(dim=(1, 2, 3))
+    w, b = weight.double(), bias.double()
+    return (w / L_SCALE).float(), (b - w.sum(dim=(1, 2, 3))).float()
