@@ -11,6 +11,7 @@ try:
 except ImportError:
     pytest.skip("the keras extra is not installed", allow_module_level=True)
 
+from framecolor.cli import main  # noqa: E402
 from framecolor.keras.backbone import convert_backbone  # noqa: E402
 from framecolor.models.embedders import WeightsError, build_embedder  # noqa: E402
 
@@ -49,7 +50,8 @@ def keras_irv2():
 def test_converted_backbone_matches_keras(keras_irv2, tmp_path):
     src = tmp_path / "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5"
     save_like_keras_applications(keras_irv2, src)
-    out = convert_backbone(src, tmp_path / "irv2.safetensors")
+    out = tmp_path / "irv2.safetensors"
+    assert main(["convert-backbone", str(src), "-o", str(out)]) == 0
     backbone = build_embedder("inception_resnet_v2", weights=out).backbone  # loads by name, strict
 
     x = np.random.default_rng(1).uniform(-1, 1, (2, SIZE, SIZE, 3)).astype("float32")  # inception range

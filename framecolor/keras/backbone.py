@@ -169,8 +169,9 @@ def convert_backbone(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     dst = Path(dst)
     if dst.suffix != ".safetensors":
         raise ValueError(f"{dst}: output must end in .safetensors")
+    kmodel = load_keras_irv2(src)
     model = timm.create_model("inception_resnet_v2", pretrained=False)
-    state = keras_to_timm_state(load_keras_irv2(src), model, str(src))  # WeightsError names the file
+    state = keras_to_timm_state(kmodel, model, str(src))  # WeightsError names the file
     model.load_state_dict(state, strict=True)
     meta = {"source": Path(src).name, "converted_by": "framecolor convert-backbone", "arch": "timm:inception_resnet_v2"}
     atomic_write(dst, save({k: v.contiguous() for k, v in state.items()}, metadata=meta))
