@@ -127,6 +127,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     for s in result.skipped:
         print(f"skipped: {s}", file=sys.stderr)
     print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    return 0
 
 
 def _parser_convert(sub) -> argparse.ArgumentParser:

@@ -117,6 +117,25 @@ def test_thesis_h5_converts_with_notes_and_round_trips(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
+def test_embedding_first_concat_order_gives_the_same_checkpoint(tmp_path):
+    """A model that concatenates [embedding, features] (framecolor: [features, embedding]) converts to
+    the same torch weights once its fusion kernel's input channels are put in framecolor's order."""
+    kmodel, path = thesis_file(tmp_path)
+    cfg = kmodel.get_config()
+    concat = next(layer for layer in cfg["layers"] if layer["class_name"] == "Concatenate")
+    concat["inbound_nodes"][0]["args"][0].reverse()
+    swapped = keras.Model.from_config(cfg)
+    for a, b in zip(swapped.layers, kmodel.layers):
+        a.set_weights(b.get_weights())
+    fusion = next(layer for layer in swapped.layers if layer.weights and layer.kernel.shape[:2] == (1, 1))
+    k, bias = fusion.get_weights()
+    fusion.set_weights([np.concatenate([k[:, :, 256:], k[:, :, :256]], axis=2), bias])
+    swapped.save(tmp_path / "swapped.keras")
+    a, b = read_keras_colorizer(path), read_keras_colorizer(tmp_path / "swapped.keras")
+    for x, y in zip(a.convs, b.convs, strict=True):
+        assert np.array_equal(x.kernel, y.kernel), x.name
+
+
 def test_raw_input_folding_is_exact_away_from_the_border(tmp_path):
     """The thesis feeds L* unscaled; framecolor feeds L/50 - 1 and folds the scaling into conv 1."""
     from framecolor.keras.transfer import _fold_raw_input
