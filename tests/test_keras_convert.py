@@ -125,8 +125,8 @@ def test_embedding_first_concat_order_gives_the_same_checkpoint(tmp_path):
     concat = next(layer for layer in cfg["layers"] if layer["class_name"] == "Concatenate")
     concat["inbound_nodes"][0]["args"][0].reverse()
     swapped = keras.Model.from_config(cfg)
-    for a, b in zip(swapped.layers, kmodel.layers):
-        a.set_weights(b.get_weights())
+    for layer in swapped.layers:
+        layer.set_weights(kmodel.get_layer(layer.name).get_weights())
     fusion = next(layer for layer in swapped.layers if layer.weights and layer.kernel.shape[:2] == (1, 1))
     k, bias = fusion.get_weights()
     fusion.set_weights([np.concatenate([k[:, :, 256:], k[:, :, :256]], axis=2), bias])
