@@ -158,6 +158,28 @@ def test_weights_only_h5_gives_the_same_checkpoint(tmp_path):
         assert np.array_equal(x.kernel, y.kernel) and np.array_equal(x.bias, y.bias)
 
 
+def test_architecture_is_read_from_the_file(tmp_path):
+    """A variant decoder (as in some Keras ports: 128, up, 64, up, 32, 16, 2, up) becomes the config."""
+    variant = THESIS.replace(decoder=(128, "up", 64, "up", 32, 16, 2, "up"))
+    lively(build_colorizer(variant, style="thesis", size=(32, 32))).save(tmp_path / "variant.keras")
+    found = read_keras_colorizer(tmp_path / "variant.keras", name=THESIS.name)
+    assert found.config == variant
+
+
+def test_unreadable_config_falls_back_to_weights_in_layer_order(tmp_path):
+    """A full .h5 whose config this Keras cannot rebuild (e.g. from an old Keras) still converts."""
+    import h5py
+
+    kmodel, path = thesis_file(tmp_path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["model_config"] = f.attrs["model_config"].replace("RepeatVector", "OldRepeatVector")
+    found = read_keras_colorizer(path)
+    assert found.style == "weights-only" and any("could not rebuild" in n for n in found.notes)
+    assert found.config == THESIS.replace(name=path.stem)
+    for conv, layer in zip(found.convs, [x for x in kmodel.layers if x.weights], strict=True):
+        assert np.array_equal(conv.kernel, layer.get_weights()[0])
+
+
 def test_basic_cnn_keras_file_converts(tmp_path):
     kmodel = lively(build_colorizer(ColorizerConfig(embedder=None), style="thesis"))
     kmodel.save(tmp_path / "basic.keras")
