@@ -47,12 +47,20 @@ def keras_irv2():
     return kmodel
 
 
-def test_converted_backbone_matches_keras(keras_irv2, tmp_path):
-    src = tmp_path / "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5"
+@pytest.fixture(scope="module")
+def converted(keras_irv2, tmp_path_factory):
+    """`framecolor convert-backbone` run on the Keras model saved as Keras's own weights file."""
+    tmp = tmp_path_factory.mktemp("irv2")
+    src = tmp / "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5"
     save_like_keras_applications(keras_irv2, src)
-    out = tmp_path / "irv2.safetensors"
+    out = tmp / "irv2.safetensors"
     assert main(["convert-backbone", str(src), "-o", str(out)]) == 0
-    backbone = build_embedder("inception_resnet_v2", weights=out).backbone  # loads by name, strict
+    src.unlink()  # 220 MB
+    return out
+
+
+def test_converted_backbone_matches_keras(keras_irv2, converted):
+    backbone = build_embedder("inception_resnet_v2", weights=converted).backbone  # loads by name, strict
 
     x = np.random.default_rng(1).uniform(-1, 1, (2, SIZE, SIZE, 3)).astype("float32")  # inception range
     features = keras.Model(keras_irv2.input, keras_irv2.get_layer("conv_7b_ac").output)
@@ -64,6 +72,23 @@ def test_converted_backbone_matches_keras(keras_irv2, tmp_path):
     assert np.abs(t_feat - k_feat).max() < 1e-3 * np.abs(k_feat).max()
     assert np.abs(t_prob - k_prob).max() < 1e-3
     assert k_prob.max() > 0.01  # not a flat distribution: the comparison means something
+
+
+def test_converted_keras_colorizer_runs_with_converted_backbone(converted, tmp_path):
+    """The whole route of a thesis user: Keras colorizer .h5 + Keras IRv2 .h5 -> framecolor colorizes."""
+    from framecolor.config import ColorizerConfig
+    from framecolor.keras.convert import keras_file_to_checkpoint
+    from framecolor.keras.models import build_colorizer
+    from framecolor.models.registry import load_checkpoint
+
+    config = ColorizerConfig(name="r25", embedder="inception_resnet_v2")
+    build_colorizer(config, style="thesis", size=(64, 64)).save(tmp_path / "R25_Art_Colorization_Model.h5")
+    ckpt, _ = keras_file_to_checkpoint(tmp_path / "R25_Art_Colorization_Model.h5", tmp_path / "r25.safetensors")
+    model = load_checkpoint(ckpt, embedder_weights=str(converted))
+    L = torch.linspace(0, 100, 48 * 64).reshape(1, 1, 48, 64)  # a grey ramp
+    with torch.no_grad():
+        ab = model(L)
+    assert ab.shape == (1, 2, 48, 64) and torch.isfinite(ab).all() and ab.abs().max() <= 1
 
 
 def test_a_colorizer_file_is_not_a_backbone(tmp_path):
