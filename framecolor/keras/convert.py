@@ -123,7 +123,7 @@ def _from_model(kmodel, source: str, name: str, embedder: str) -> KerasColorizer
         notes.append("the Keras model pads its stride-2 convs TensorFlow-style (padding='same': bottom/right "
                      "only); framecolor pads one pixel on every side, so each stride-2 layer samples a grid one "
                      "pixel (of its input) up-left of Keras's, 7 image pixels after the three of them: same "
-                     "weights, similar colours, not identical outputs")
+                     "weights, but the outputs are not the same")
     return KerasColorizer(config, convs, l_input, style, notes)
 
 
