@@ -136,6 +136,26 @@ def test_embedding_first_concat_order_gives_the_same_checkpoint(tmp_path):
         assert np.array_equal(x.kernel, y.kernel), x.name
 
 
+def test_thesis_weights_differ_from_framecolor_only_by_padding_and_input_scale(tmp_path):
+    """Emulating TensorFlow's 'same' padding (bottom/right) and feeding L* unscaled, the converted torch
+    weights reproduce the thesis-style Keras model: the conversion notes name the only two differences."""
+    import torch.nn.functional as F
+    from framecolor.keras.transfer import keras_to_torch_state
+
+    kmodel, path = thesis_file(tmp_path)
+    found = read_keras_colorizer(path)
+    model = Colorizer.from_config(found.config, torch.nn.Identity()).eval()
+    model.load_state_dict(keras_to_torch_state(found.convs, found.config, "normalized"), strict=False)
+    for conv in (block[0] for block in model.encoder if block[0].stride[0] == 2):
+        conv.padding = (0, 0)
+        conv.register_forward_pre_hook(lambda mod, inp: (F.pad(inp[0], (0, 1, 0, 1)),))
+    L, emb = probe(size=(64, 64))
+    with torch.no_grad():
+        ours = model.decoder(model.fusion(model.encoder(L), emb)).numpy()  # L* unscaled, as the thesis feeds it
+    theirs = np.asarray(kmodel([L.permute(0, 2, 3, 1).numpy(), emb.numpy()])).transpose(0, 3, 1, 2)
+    assert np.abs(ours - theirs).max() < 1e-3 and theirs.std() > 0.05
+
+
 def test_raw_input_folding_is_exact_away_from_the_border(tmp_path):
     """The thesis feeds L* unscaled; framecolor feeds L/50 - 1 and folds the scaling into conv 1."""
     from framecolor.keras.transfer import _fold_raw_input
