@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("keras")
-pytest.importorskip("tensorflow")
+fk = pytest.importorskip("framecolor.keras")
+try:
+    fk.require_keras()  # loads triton before TensorFlow (the reverse order crashes)
+except ImportError:
+    pytest.skip("the keras extra is not installed", allow_module_level=True)
 
 from framecolor.config import ColorizerConfig  # noqa: E402
 from framecolor.keras.convert import model_to_keras, _torch_model  # noqa: E402

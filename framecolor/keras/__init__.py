@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -32,5 +33,9 @@ def require_keras():
 def _import_triton_first() -> None:
     """Importing TensorFlow and then triton (which torch and timm load lazily) segfaults in triton's
     C extension; triton first, then TensorFlow works. Load triton now if it is installed."""
-    if importlib.util.find_spec("triton") is not None:
-        import triton  # noqa: F401
+    if "triton" in sys.modules or importlib.util.find_spec("triton") is None:
+        return
+    if "tensorflow" in sys.modules:
+        raise ImportError("TensorFlow was imported before triton (torch's compiler), and importing triton now "
+                          "would crash the interpreter: import framecolor.keras (or timm) before tensorflow")
+    import triton  # noqa: F401
