@@ -82,3 +82,9 @@ def test_normalisation_ranges_and_chroma_gain():
     ab = torch.tensor([-128.0, 0.0, 64.0])
     assert torch.allclose(denormalize_ab(normalize_ab(ab)), ab)  # gain 1 is the exact inverse
     assert torch.allclose(denormalize_ab(normalize_ab(ab), chroma_gain=2.0), 2 * ab)  # the thesis's x256
+
+
+def test_large_images_are_converted_in_strips_with_the_same_result():
+    from framecolor.inference import per_pixel
+    lab = rgb_to_lab(torch.rand(1, 3, 300, 200))
+    assert torch.allclose(per_pixel(lab_to_rgb, lab, pixels=200 * 7), lab_to_rgb(lab), atol=1e-6)
