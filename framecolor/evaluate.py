@@ -4,7 +4,8 @@ with the truth.
 
 Metrics per method: PSNR (RGB), SSIM, Hasler-Suesstrunk colourfulness, and its difference from the
 ground truth's. Methods: each model plus two baselines, `grey` (a*b* = 0) and `train-mean-ab` (one
-constant a*b*, the training set's mean, over the whole image).
+constant a*b*, the training set's mean, over the whole image). Scores are means over images. Images
+that cannot be read, or are already grey (the training's own filter), are skipped and listed.
 
 Where the constant mean a*b* comes from, first match wins:
   1. `mean_ab=` given (the CLI's --mean-ab: a JSON file, `[a, b]` or `{"train_mean_ab": [a, b]}`);
