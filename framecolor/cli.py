@@ -142,7 +142,8 @@ def _parser_convert(sub) -> argparse.ArgumentParser:
                    help="what the Keras model's encoder was fed: raw L* 0..100 (the thesis's scripts; default for files "
                         "without framecolor's l_norm layer) or normalized L/50 - 1")
     p.add_argument("--style", choices=["framecolor", "thesis"], default="framecolor",
-                   help="Keras export only: framecolor (exact, any size) or thesis (padding='same', fixed --size)")
+                   help="Keras export only: framecolor (exact, any size) or thesis "
+                        "(padding='same', unscaled L*, fixed --size)")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="Keras export only: fixed input size (the thesis style needs one; default: working size)")
     return p
@@ -166,10 +167,11 @@ def _run_convert(args: argparse.Namespace) -> int:
 
     if args.src.endswith(KERAS_SUFFIXES):
         out, notes = keras_file_to_checkpoint(args.src, args.output, args.name, args.embedder, args.l_input)
-        for note in notes:
-            print(f"note: {note}", file=sys.stderr)
     else:
-        out = checkpoint_to_keras_file(args.src, args.output, args.style, tuple(args.size) if args.size else None)
+        out, notes = checkpoint_to_keras_file(args.src, args.output, args.style,
+                                              tuple(args.size) if args.size else None)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

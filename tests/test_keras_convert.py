@@ -24,6 +24,8 @@ pytestmark = pytest.mark.keras
 
 FUSION = ColorizerConfig(name="koala-rt", embedder="efficientnet_lite0")  # a small classifier keeps loads fast
 THESIS = ColorizerConfig(name="thesis", embedder="inception_resnet_v2")
+# What a thesis-style Keras file converts to: TensorFlow's padding, L* fed unscaled.
+THESIS_KERAS = THESIS.replace(padding="tf_same", l_input="raw")
 
 
 def lively(model):
@@ -93,28 +95,53 @@ def test_exported_keras_file_computes_what_torch_computes(tmp_path):
     assert np.abs(got - expected).max() < 1e-4 and expected.std() > 0.05
 
 
-def thesis_file(tmp_path, name="R25_Art_Colorization_Model.h5"):
+def thesis_file(tmp_path, name="R25_Art_Colorization_Model.h5", size=(64, 64)):
     """A Keras colorizer as the thesis's training script saves it (model.save, full model, two inputs)."""
-    kmodel = lively(build_colorizer(THESIS, style="thesis", size=(64, 64)))
+    kmodel = lively(build_colorizer(THESIS, style="thesis", size=size))
+    first = next(layer for layer in kmodel.layers if layer.weights)
+    kernel, bias = first.get_weights()  # He init assumes inputs of scale 1; this one is fed L* in 0..100
+    first.set_weights([kernel / 50, bias])
     path = tmp_path / name
     kmodel.save(path)
     return kmodel, path
 
 
-def test_thesis_h5_converts_with_notes_and_round_trips(tmp_path):
+def test_thesis_h5_converts_with_notes_and_round_trips(tmp_path, capsys):
     kmodel, path = thesis_file(tmp_path)
     out, notes = keras_file_to_checkpoint(path, tmp_path / "r25.safetensors")
     assert any("padding='same'" in n for n in notes) and any("unscaled" in n for n in notes)
     meta = json.loads(out.with_suffix(".json").read_text())
     config = ColorizerConfig.from_dict(meta["config"])
-    assert config == THESIS.replace(name="R25_Art_Colorization_Model")
+    assert config == THESIS_KERAS.replace(name="R25_Art_Colorization_Model")
     assert meta["converted_from"]["l_input"] == "raw"
-    # back to the thesis's own layout: the same kernels the file holds. The first conv's bias went through
-    # b + 50 sum(W) (about 70 here) in float32 and back, hence the 1e-5 absolute tolerance.
+    # back to the thesis's own layout: exactly the kernels the file holds, and nothing to warn about
     assert main(["convert", str(out), "-o", str(tmp_path / "again.h5"), "--style", "thesis", "--size", "64", "64"]) == 0
+    assert "note:" not in capsys.readouterr().err
     again = keras.saving.load_model(tmp_path / "again.h5", compile=False)
     for a, b in zip(keras_kernels(kmodel), keras_kernels(again), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        assert np.array_equal(a, b)
+
+
+def test_thesis_h5_converted_computes_what_keras_computes(tmp_path):
+    """`framecolor convert` of a thesis-style file: framecolor's a*b* are Keras's (TF padding, L* unscaled)."""
+    kmodel, path = thesis_file(tmp_path, size=(40, 56))
+    out = tmp_path / "r25.safetensors"
+    assert main(["convert", str(path), "-o", str(out), "--embedder", "efficientnet_lite0"]) == 0
+    model = load_checkpoint(out, pretrained_embedder=False)
+    assert (model.config.padding, model.config.l_input) == ("tf_same", "raw")
+    L, emb = probe(size=(40, 56))
+    with torch.no_grad():
+        ours = model(L, emb).numpy()
+    theirs = np.asarray(kmodel([L.permute(0, 2, 3, 1).numpy(), emb.numpy()])).transpose(0, 3, 1, 2)
+    assert np.abs(ours - theirs).max() < 1e-4 and theirs.std() > 0.05
+
+
+def test_framecolor_checkpoint_to_thesis_layout_says_what_differs(tmp_path, capsys):
+    model = lively(Colorizer.from_config(FUSION, torch.nn.Identity())).eval()
+    src = save_checkpoint(model, tmp_path / "koala.safetensors")
+    assert main(["convert", str(src), "-o", str(tmp_path / "t.h5"), "--style", "thesis", "--size", "32", "32"]) == 0
+    err = capsys.readouterr().err
+    assert "outputs differ" in err and "folded into the first conv" in err
 
 
 def test_embedding_first_concat_order_gives_the_same_checkpoint(tmp_path):
@@ -136,36 +163,16 @@ def test_embedding_first_concat_order_gives_the_same_checkpoint(tmp_path):
         assert np.array_equal(x.kernel, y.kernel), x.name
 
 
-def test_thesis_weights_differ_from_framecolor_only_by_padding_and_input_scale(tmp_path):
-    """Emulating TensorFlow's 'same' padding (bottom/right) and feeding L* unscaled, the converted torch
-    weights reproduce the thesis-style Keras model: the conversion notes name the only two differences."""
-    import torch.nn.functional as F
-    from framecolor.keras.transfer import keras_to_torch_state
-
-    kmodel, path = thesis_file(tmp_path)
-    found = read_keras_colorizer(path)
-    model = Colorizer.from_config(found.config, torch.nn.Identity()).eval()
-    model.load_state_dict(keras_to_torch_state(found.convs, found.config, "normalized"), strict=False)
-    for conv in (block[0] for block in model.encoder if block[0].stride[0] == 2):
-        conv.padding = (0, 0)
-        conv.register_forward_pre_hook(lambda mod, inp: (F.pad(inp[0], (0, 1, 0, 1)),))
-    L, emb = probe(size=(64, 64))
-    with torch.no_grad():
-        ours = model.decoder(model.fusion(model.encoder(L), emb)).numpy()  # L* unscaled, as the thesis feeds it
-    theirs = np.asarray(kmodel([L.permute(0, 2, 3, 1).numpy(), emb.numpy()])).transpose(0, 3, 1, 2)
-    assert np.abs(ours - theirs).max() < 1e-3 and theirs.std() > 0.05
-
-
-def test_raw_input_folding_is_exact_away_from_the_border(tmp_path):
-    """The thesis feeds L* unscaled; framecolor feeds L/50 - 1 and folds the scaling into conv 1."""
-    from framecolor.keras.transfer import _fold_raw_input
+def test_exporting_normalized_input_to_raw_is_exact_away_from_the_border():
+    """The thesis layout is fed L* unscaled; a model fed L/50 - 1 gets the scaling folded into conv 1."""
+    from framecolor.keras.transfer import _unfold_normalized_input
 
     conv = torch.nn.Conv2d(1, 8, 3, padding=1)
-    w, b = _fold_raw_input(conv.weight.data, conv.bias.data)
+    w, b = _unfold_normalized_input(conv.weight.data, conv.bias.data)
     L = torch.rand(1, 1, 16, 16) * 100
-    raw = torch.nn.functional.conv2d(L, conv.weight, conv.bias, padding=1)
-    folded = torch.nn.functional.conv2d(L / 50 - 1, w, b, padding=1)
-    assert torch.allclose(raw[..., 1:-1, 1:-1], folded[..., 1:-1, 1:-1], atol=1e-3)
+    normalized = torch.nn.functional.conv2d(L / 50 - 1, conv.weight, conv.bias, padding=1)
+    raw = torch.nn.functional.conv2d(L, w, b, padding=1)
+    assert torch.allclose(raw[..., 1:-1, 1:-1], normalized[..., 1:-1, 1:-1], atol=1e-4)
 
 
 def test_weights_only_h5_gives_the_same_checkpoint(tmp_path):
@@ -178,9 +185,16 @@ def test_weights_only_h5_gives_the_same_checkpoint(tmp_path):
         assert np.array_equal(x.kernel, y.kernel) and np.array_equal(x.bias, y.bias)
 
 
+def test_l_input_option_says_what_a_thesis_file_was_fed(tmp_path):
+    _, path = thesis_file(tmp_path)
+    found = read_keras_colorizer(path, l_input="normalized")
+    assert (found.config.padding, found.config.l_input) == ("tf_same", "normalized")
+    assert not any("unscaled" in n for n in found.notes)
+
+
 def test_architecture_is_read_from_the_file(tmp_path):
     """A variant decoder (as in some Keras ports: 128, up, 64, up, 32, 16, 2, up) becomes the config."""
-    variant = THESIS.replace(decoder=(128, "up", 64, "up", 32, 16, 2, "up"))
+    variant = THESIS_KERAS.replace(decoder=(128, "up", 64, "up", 32, 16, 2, "up"))
     lively(build_colorizer(variant, style="thesis", size=(32, 32))).save(tmp_path / "variant.keras")
     found = read_keras_colorizer(tmp_path / "variant.keras", name=THESIS.name)
     assert found.config == variant
@@ -195,7 +209,7 @@ def test_unreadable_config_falls_back_to_weights_in_layer_order(tmp_path):
         f.attrs["model_config"] = f.attrs["model_config"].replace("RepeatVector", "OldRepeatVector")
     found = read_keras_colorizer(path)
     assert found.style == "weights-only" and any("could not rebuild" in n for n in found.notes)
-    assert found.config == THESIS.replace(name=path.stem)
+    assert found.config == THESIS_KERAS.replace(name=path.stem)
     for conv, layer in zip(found.convs, [x for x in kmodel.layers if x.weights], strict=True):
         assert np.array_equal(conv.kernel, layer.get_weights()[0])
 
@@ -230,6 +244,19 @@ def test_wrong_fusion_kernel_names_the_layer(tmp_path):
     broken.save(tmp_path / "bad.h5")
     with pytest.raises(ValueError, match=rf"bad.h5: layer '{fusion.name}' \(the fusion conv.*kernel \(3, 3, 1256, 256\)"):
         keras_file_to_checkpoint(tmp_path / "bad.h5", tmp_path / "x.safetensors")
+
+
+def test_mixed_padding_names_the_layers(tmp_path):
+    """Stride-2 convs padded one way (ZeroPadding2D) and the other (padding='same') fit no config."""
+    cfg = build_colorizer(ColorizerConfig(embedder=None)).get_config()
+    cfg["layers"] = [layer for layer in cfg["layers"] if layer["name"] != "encoder_pad3"]
+    conv3 = next(layer for layer in cfg["layers"] if layer["name"] == "encoder_conv3")
+    conv3["config"]["padding"] = "same"
+    conv3["inbound_nodes"][0]["args"][0]["config"]["keras_history"][0] = "encoder_conv2"
+    keras.Model.from_config(cfg).save(tmp_path / "mixed.keras")
+    with pytest.raises(ValueError, match=r"mixed.keras: stride-2 layer 'encoder_conv3' uses padding='same' "
+                                         r"but 'encoder_conv1' a ZeroPadding2D"):
+        keras_file_to_checkpoint(tmp_path / "mixed.keras", tmp_path / "x.safetensors")
 
 
 def test_weights_only_file_with_wrong_shapes_names_the_layer(tmp_path):

@@ -7,7 +7,7 @@ import torch
 
 fk = pytest.importorskip("framecolor.keras")
 try:
-    fk.require_keras()  # loads triton before TensorFlow (the reverse order crashes)
+    keras = fk.require_keras()  # loads triton before TensorFlow (the reverse order crashes)
 except ImportError:
     pytest.skip("the keras extra is not installed", allow_module_level=True)
 
@@ -21,6 +21,7 @@ pytestmark = pytest.mark.keras
 
 FUSION = ColorizerConfig(name="koala-test", embedder="inception_resnet_v2")
 BASIC = ColorizerConfig(name="basic-test", embedder=None)
+KERAS_TRAINED = FUSION.replace(padding="tf_same", l_input="raw")  # what a thesis-style Keras file converts to
 
 
 def torch_colorizer(config: ColorizerConfig, seed: int = 0) -> Colorizer:
@@ -31,6 +32,8 @@ def torch_colorizer(config: ColorizerConfig, seed: int = 0) -> Colorizer:
         if isinstance(m, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             torch.nn.init.uniform_(m.bias, -0.1, 0.1)
+    if config.l_input == "raw":  # He init assumes inputs of scale 1; L* is 0..100
+        model.encoder[0][0].weight.data /= 50
     return model
 
 
@@ -48,7 +51,7 @@ def keras_ab(kmodel, L: torch.Tensor, emb: torch.Tensor | None) -> np.ndarray:
     return np.asarray(out).transpose(0, 3, 1, 2)
 
 
-@pytest.mark.parametrize("config", [FUSION, BASIC], ids=["fusion", "basic_cnn"])
+@pytest.mark.parametrize("config", [FUSION, BASIC, KERAS_TRAINED], ids=["fusion", "basic_cnn", "tf_same_raw"])
 def test_torch_weights_in_keras_give_same_ab(config):
     model = torch_colorizer(config)
     L, emb = inputs()
@@ -59,6 +62,32 @@ def test_torch_weights_in_keras_give_same_ab(config):
     assert got.shape == expected.shape == (2, 2, 40, 56)
     assert np.abs(got - expected).max() < 1e-4
     assert expected.std() > 0.05  # the comparison is not between two flat maps
+
+
+def test_thesis_layout_computes_what_a_tf_same_raw_config_computes():
+    model = torch_colorizer(KERAS_TRAINED, seed=4)
+    L, emb = inputs(size=(48, 64))
+    with torch.no_grad():
+        expected = model(L, emb).numpy()
+    got = keras_ab(model_to_keras(model, style="thesis", size=(48, 64)), L, emb)
+    assert np.abs(got - expected).max() < 1e-4 and expected.std() > 0.05
+
+
+@pytest.mark.parametrize("size", [(16, 16), (15, 17), (7, 9)])
+def test_tf_same_conv_pads_like_tensorflow(size):
+    """Stride-2 3x3 'same' in TensorFlow pads bottom/right (and more there on odd sizes)."""
+    from framecolor.layers import ConvAct
+
+    torch.manual_seed(0)
+    block = ConvAct(3, 4, stride=2, padding="tf_same").eval()
+    conv = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")
+    x = torch.randn(1, 3, *size)
+    conv.build((None, *size, 3))
+    conv.set_weights([block[0].weight.detach().numpy().transpose(2, 3, 1, 0), block[0].bias.detach().numpy()])
+    got = np.asarray(conv(x.permute(0, 2, 3, 1).numpy())).transpose(0, 3, 1, 2)
+    with torch.no_grad():
+        expected = block(x).numpy()
+    assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-5
 
 
 def test_layer_names_are_stable_and_mapped():
@@ -75,14 +104,15 @@ def test_layer_names_are_stable_and_mapped():
     assert set(mapping) == {layer.name for layer in kmodel.layers if layer.weights}
 
 
-def test_keras_weights_back_to_torch_are_identical():
+@pytest.mark.parametrize("config", [FUSION, KERAS_TRAINED], ids=["default", "tf_same_raw"])
+def test_keras_weights_back_to_torch_are_identical(config):
     from framecolor.keras.convert import _from_model
     from framecolor.keras.transfer import keras_to_torch_state
 
-    model = torch_colorizer(FUSION, seed=3)
-    found = _from_model(model_to_keras(model), "mem", FUSION.name, FUSION.embedder)
-    assert found.config == FUSION and found.style == "framecolor"
-    state = keras_to_torch_state(found.convs, found.config, "normalized")
+    model = torch_colorizer(config, seed=3)
+    found = _from_model(model_to_keras(model), "mem", config.name, config.embedder)
+    assert found.config == config and found.style == "framecolor"
+    state = keras_to_torch_state(found.convs, found.config)
     for k, v in model.trainable_state_dict().items():
         assert torch.equal(state[k], v), k
 

@@ -5,6 +5,9 @@ Keras -> framecolor reads, in this order of preference:
   embedding): its layers give the architecture, which becomes the checkpoint's config;
 - a weights-only .h5 (``model.save_weights``): the thesis architecture is assumed and the Conv2D
   weights are taken in the file's layer order.
+How the file's encoder pads its stride-2 convs (ZeroPadding2D + "valid", or TensorFlow's "same")
+and what it is fed (an L/50 - 1 Rescaling layer, or L* unscaled) become the config's ``padding``
+and ``l_input``; the weights are copied unchanged, so the checkpoint computes what the file computes.
 Files are never executed: no Lambda layers or custom objects are deserialised (safe_mode).
 """
 from __future__ import annotations
@@ -31,10 +34,9 @@ DEFAULT_EMBEDDER = "inception_resnet_v2"  # the thesis's classifier; Keras's has
 class KerasColorizer:
     """What a Keras colorizer file holds, in framecolor's terms."""
 
-    config: ColorizerConfig
+    config: ColorizerConfig  # its padding and l_input say how the file's encoder pads and what it is fed
     convs: list[KerasConv]
-    l_input: str  # "normalized": the encoder sees L/50 - 1; "raw": it sees L* in 0..100
-    style: str  # "framecolor", "thesis" (padding="same"), or "weights-only"
+    style: str  # "framecolor" (written by framecolor), "thesis" (any other full model), or "weights-only"
     notes: list[str] = field(default_factory=list)
 
 
@@ -56,8 +58,8 @@ def read_keras_colorizer(path: str | os.PathLike, name: str | None = None, embed
         found = _from_model(kmodel, str(path), name, embedder)
     found.notes[:0] = notes
     if l_input is not None and found.style != "framecolor":
-        found.l_input = l_input
-    _add_input_notes(found)
+        found.config = found.config.replace(l_input=l_input)
+    found.notes.extend(_config_notes(found.config))
     return found
 
 
@@ -112,19 +114,14 @@ def _from_model(kmodel, source: str, name: str, embedder: str) -> KerasColorizer
         raise ValueError(f"{source}: no Conv2D layers; not a colorizer")
     fusion = "Concatenate" in kinds or len(kmodel.inputs) == 2
     _check_inputs(kmodel, source, fusion)
-    style = _style(layers, source)
+    padding = _padding(layers, source)
     config = _infer_config(layers, convs, source, name, embedder if fusion else None)
+    config = config.replace(padding=padding, l_input="normalized" if "Rescaling" in kinds else "raw")
     if fusion:
         _match_concat_order(layers, convs, config, source)
     check_convs(convs, config, source)
-    l_input = "normalized" if "Rescaling" in kinds else "raw"
-    notes = []
-    if style == "thesis":
-        notes.append("the Keras model pads its stride-2 convs TensorFlow-style (padding='same': bottom/right "
-                     "only); framecolor pads one pixel on every side, so each stride-2 layer samples a grid one "
-                     "pixel (of its input) up-left of Keras's, 7 image pixels after the three of them: same "
-                     "weights, but the outputs are not the same")
-    return KerasColorizer(config, convs, l_input, style, notes)
+    style = "framecolor" if any(layer.name == "encoder_conv1" for layer in layers) else "thesis"
+    return KerasColorizer(config, convs, style)
 
 
 def _match_concat_order(layers: list, convs: list[KerasConv], config: ColorizerConfig, source: str) -> None:
@@ -169,15 +166,14 @@ def _keras_conv(layer, source: str) -> KerasConv:
                      sh, layer.padding, act)
 
 
-def _style(layers: list, source: str) -> str:
-    """'framecolor' (explicit one-pixel zero padding before stride-2 convs) or 'thesis' (padding='same')."""
-    style = "thesis"
+def _padding(layers: list, source: str) -> str:
+    """'symmetric' (a one-pixel ZeroPadding2D before each stride-2 conv) or 'tf_same' (padding='same')."""
+    strided = {}  # padding -> name of the first stride-2 conv padded that way
     for prev, layer in zip([None] + layers[:-1], layers):
         kind = type(layer).__name__
         if kind == "ZeroPadding2D":
             if tuple(map(tuple, layer.padding)) != ((1, 1), (1, 1)):
                 raise ValueError(f"{source}: layer {layer.name!r} pads {layer.padding}; expected one pixel per side")
-            style = "framecolor"
         elif kind == "UpSampling2D" and (tuple(layer.size) != (2, 2) or layer.interpolation != "nearest"):
             raise ValueError(f"{source}: layer {layer.name!r} upsamples by {layer.size} ({layer.interpolation}); "
                              "the colorizer uses x2 nearest")
@@ -188,7 +184,12 @@ def _style(layers: list, source: str) -> str:
             if prev is None or type(prev).__name__ != "ZeroPadding2D":
                 raise ValueError(f"{source}: layer {layer.name!r} uses padding='valid' without a ZeroPadding2D "
                                  "before it; the colorizer keeps every conv's output at input size / stride")
-    return style
+        if kind == "Conv2D" and layer.strides[0] != 1:
+            strided.setdefault("symmetric" if layer.padding == "valid" else "tf_same", layer.name)
+    if len(strided) > 1:
+        raise ValueError(f"{source}: stride-2 layer {strided['tf_same']!r} uses padding='same' but "
+                         f"{strided['symmetric']!r} a ZeroPadding2D; the colorizer pads all of them one way")
+    return next(iter(strided), "symmetric")
 
 
 def _is_l_norm(layer) -> bool:
@@ -255,7 +256,7 @@ def _from_weights_only(path: Path, name: str, embedder: str) -> KerasColorizer:
     convs = _h5_convs(path)
     fusion = any(c.kernel.shape[:2] == (1, 1) for c in convs)
     config = ColorizerConfig(name=name, embedder=embedder if fusion else None, encoder=THESIS_ENCODER,
-                             decoder=THESIS_DECODER)
+                             decoder=THESIS_DECODER, padding="tf_same", l_input="raw")
     if fusion:
         fusion_conv = next(c for c in convs if c.kernel.shape[:2] == (1, 1))
         config = config.replace(embed_dim=int(fusion_conv.kernel.shape[2]) - THESIS_ENCODER[-1][0],
@@ -263,7 +264,7 @@ def _from_weights_only(path: Path, name: str, embedder: str) -> KerasColorizer:
     check_convs(convs, config, str(path))
     note = ("weights-only file: the thesis architecture (padding='same', L* fed unscaled) is assumed; "
             "give --l-input normalized if the model was trained on L/50 - 1")
-    return KerasColorizer(config, convs, "raw", "weights-only", [note])
+    return KerasColorizer(config, convs, "weights-only", [note])
 
 
 def _h5_convs(path: Path) -> list[KerasConv]:
@@ -288,10 +289,15 @@ def _names(raw) -> list[str]:
     return [n.decode() if isinstance(n, bytes) else str(n) for n in raw]
 
 
-def _add_input_notes(found: KerasColorizer) -> None:
-    if found.l_input == "raw":
-        found.notes.append("the Keras model takes L* unscaled (0..100); the scaling L/50 - 1 is folded into the "
-                           "first conv (exact except along the image border, where the zero padding differs)")
+def _config_notes(config: ColorizerConfig) -> list[str]:
+    notes = []
+    if config.padding == "tf_same":
+        notes.append("the Keras model pads its stride-2 convs TensorFlow-style (padding='same': bottom/right); "
+                     "the checkpoint does too (config padding='tf_same')")
+    if config.l_input == "raw":
+        notes.append("the Keras model takes L* unscaled (0..100); so does the checkpoint (config l_input='raw'; "
+                     "give --l-input normalized if the model was trained on L/50 - 1)")
+    return notes
 
 
 # ---------------------------------------------------------------- conversions
@@ -312,19 +318,20 @@ def keras_file_to_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, nam
 
     dst = _check_dst(dst, (".safetensors",))
     found = read_keras_colorizer(src, name, embedder, l_input)
-    state = keras_to_torch_state(found.convs, found.config, found.l_input, str(src))
+    state = keras_to_torch_state(found.convs, found.config, str(src))
     meta = {"converted_from": {"file": Path(src).name, "format": "keras", "style": found.style,
-                               "l_input": found.l_input, "notes": found.notes}}
+                               "l_input": found.config.l_input, "notes": found.notes}}
     return save_checkpoint(_torch_model(found.config, state), dst, meta), found.notes
 
 
 def model_to_keras(model: Colorizer, style: str = "framecolor", size: tuple[int, int] | None = None):
-    """The Keras model (see framecolor.keras.models) holding `model`'s weights."""
+    """The Keras model (see framecolor.keras.models) holding `model`'s weights; it computes what `model`
+    computes unless export_notes(model.config, style) says otherwise."""
     from .models import build_colorizer
 
     kmodel = build_colorizer(model.config, style, size)
-    l_input = "normalized" if style == "framecolor" else "raw"
-    weights = torch_to_keras_weights(model.trainable_state_dict(), model.config, l_input)
+    keras_l_input = "raw" if style == "thesis" else None  # the thesis layout is fed L* unscaled
+    weights = torch_to_keras_weights(model.trainable_state_dict(), model.config, keras_l_input)
     convs = [layer for layer in _flat_layers(kmodel) if type(layer).__name__ == "Conv2D"]
     for layer, (keras_name, arrays) in zip(convs, weights):
         if style == "framecolor" and layer.name != keras_name:
@@ -333,9 +340,23 @@ def model_to_keras(model: Colorizer, style: str = "framecolor", size: tuple[int,
     return kmodel
 
 
+def export_notes(config: ColorizerConfig, style: str) -> list[str]:
+    """Where the Keras model of `style` cannot compute exactly what the torch model of `config` does."""
+    notes = []
+    if style == "thesis" and config.padding != "tf_same":
+        notes.append("the thesis layout pads stride-2 convs TensorFlow-style (bottom/right), this model one pixel "
+                     "on every side: same weights, but each stride-2 layer samples a grid shifted by one pixel, "
+                     "so the outputs differ")
+    if style == "thesis" and config.l_input != "raw":
+        notes.append("the thesis layout takes L* unscaled: L/50 - 1 is folded into the first conv "
+                     "(exact except along the image border)")
+    return notes
+
+
 def checkpoint_to_keras_file(src: str | os.PathLike, dst: str | os.PathLike, style: str = "framecolor",
-                             size: tuple[int, int] | None = None) -> Path:
-    """Export a framecolor checkpoint (name or .safetensors) as a Keras file (.keras, or legacy .h5)."""
+                             size: tuple[int, int] | None = None) -> tuple[Path, list[str]]:
+    """Export a framecolor checkpoint (name or .safetensors) as a Keras file (.keras, or legacy .h5);
+    returns (path, notes for the user)."""
     from ..models.registry import load_checkpoint
 
     dst = _check_dst(dst, KERAS_SUFFIXES)
@@ -349,7 +370,7 @@ def checkpoint_to_keras_file(src: str | os.PathLike, dst: str | os.PathLike, sty
         os.replace(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
-    return dst
+    return dst, export_notes(model.config, style)
 
 
 def _check_dst(dst: str | os.PathLike, suffixes: tuple[str, ...]) -> Path:

@@ -2,14 +2,16 @@
 
 Two styles of one architecture (encoder 8 convs, fusion 1x1 conv, decoder 5 convs + 3 upsamplings):
 
-``style="framecolor"`` (default) computes exactly what the PyTorch ``Colorizer`` computes:
-  input "l_input" (H, W, 1) is L* in [0, 100], rescaled inside by "l_norm" to L/50 - 1;
-  each stride-2 conv is preceded by "encoder_pad{i}" (one zero pixel on every side, like torch's
-  padding=1) and uses padding="valid"; "fusion_tile" tiles the embedding to any H/8 x W/8.
+``style="framecolor"`` (default) computes exactly what the PyTorch ``Colorizer`` of the config computes:
+  input "l_input" (H, W, 1) is L* in [0, 100], rescaled inside by "l_norm" to L/50 - 1 (no l_norm
+  when config.l_input == "raw"); with config.padding == "symmetric" each stride-2 conv is preceded
+  by "encoder_pad{i}" (one zero pixel on every side, like torch's padding=1) and uses
+  padding="valid", with "tf_same" it uses padding="same"; "fusion_tile" tiles the embedding to any
+  H/8 x W/8.
 ``style="thesis"`` is the model as the thesis's training scripts build it: L* goes in unscaled
   (0..100), every conv uses padding="same" (TensorFlow pads stride-2 convs on the bottom/right
-  only, so their sampling grid is shifted by one pixel against torch's), the embedding is tiled
-  by RepeatVector + Reshape for one fixed input size, and layers keep Keras's automatic names.
+  only), the embedding is tiled by RepeatVector + Reshape for one fixed input size, and layers keep
+  Keras's automatic names. It computes what a config with padding="tf_same", l_input="raw" computes.
 
 Stable layer names of the framecolor style (``transfer.layer_map`` maps the weighted ones to torch):
   l_input, embedding_input, l_norm,
@@ -60,7 +62,9 @@ def build_colorizer(config: ColorizerConfig, style: str = "framecolor",
         size = (config.working_size, config.working_size)
     h, w = size if size is not None else (None, None)
     l_in = keras.Input((h, w, 1), name="l_input" if named else None)
-    x = layers.Rescaling(1 / L_SCALE, offset=-1.0, name="l_norm")(l_in) if named else l_in
+    x = l_in
+    if named and config.l_input == "normalized":
+        x = layers.Rescaling(1 / L_SCALE, offset=-1.0, name="l_norm")(x)
     x = _encoder(x, config, named)
     inputs = [l_in]
     if config.embedder is not None:
@@ -74,7 +78,7 @@ def build_colorizer(config: ColorizerConfig, style: str = "framecolor",
 def _encoder(x, config: ColorizerConfig, named: bool):
     for i, (filters, stride) in enumerate(config.encoder, start=1):
         padding = "same"
-        if named and stride != 1:
+        if named and stride != 1 and config.padding == "symmetric":
             x = layers.ZeroPadding2D(1, name=f"encoder_pad{i}")(x)
             padding = "valid"
         x = layers.Conv2D(filters, 3, strides=stride, padding=padding, activation="relu",

@@ -13,10 +13,11 @@ are matched in data-flow order (every conv lies on the single path L -> a*b*), a
 checked against the shape, stride and activation the config expects, so a file that does not fit
 is reported by the name of the first layer that does not.
 
-Input scaling: framecolor feeds the encoder L/50 - 1. A Keras model trained on unscaled L* (0..100,
-"raw", as the thesis's scripts do) is converted by folding the scaling into the first conv:
-W' = 50 W, b' = b + 50 sum(W). This is exact away from the image border (the zero padding of the
-first conv means L* = 0 in the raw model and L* = 50 in framecolor's).
+Weights are copied as they are: how the encoder pads and what it is fed are the config's
+(``padding``, ``l_input``), not the weights'. Only exporting a normalized-input model to a Keras
+model fed unscaled L* (the thesis layout) folds the scaling into the first conv, W' = W / 50,
+b' = b - sum(W): exact away from the image border (the first conv's zero padding means L* = 0 in
+the Keras model and L* = 50 in framecolor's).
 """
 from __future__ import annotations
 
@@ -26,9 +27,7 @@ import numpy as np
 import torch
 
 from ..color import L_SCALE
-from ..config import ColorizerConfig
-
-L_INPUTS = ("normalized", "raw")
+from ..config import L_INPUTS, ColorizerConfig
 
 
 @dataclass(frozen=True)
@@ -124,39 +123,39 @@ def _check_one(conv: KerasConv, spec: ConvSpec, source: str) -> None:
         raise ValueError(f"{where} has activation {conv.activation!r}, expected {spec.activation!r}")
 
 
-def keras_to_torch_state(convs: list[KerasConv], config: ColorizerConfig, l_input: str = "normalized",
+def keras_to_torch_state(convs: list[KerasConv], config: ColorizerConfig,
                          source: str = "Keras model") -> dict[str, torch.Tensor]:
-    """Keras convs (data-flow order) -> the torch colorizer's trainable state dict."""
-    if l_input not in L_INPUTS:
-        raise ValueError(f"l_input must be one of {L_INPUTS}, got {l_input!r}")
+    """Keras convs (data-flow order) -> the torch colorizer's trainable state dict, weights unchanged."""
     check_convs(convs, config, source)
     state = {}
-    for i, (conv, spec) in enumerate(zip(convs, conv_specs(config))):
-        weight, bias = hwio_to_oihw(conv.kernel).float(), torch.from_numpy(np.array(conv.bias)).float()
-        if i == 0 and l_input == "raw":
-            weight, bias = _fold_raw_input(weight, bias)
-        state[f"{spec.torch_prefix}.weight"], state[f"{spec.torch_prefix}.bias"] = weight, bias
+    for conv, spec in zip(convs, conv_specs(config)):
+        state[f"{spec.torch_prefix}.weight"] = hwio_to_oihw(conv.kernel).float()
+        state[f"{spec.torch_prefix}.bias"] = torch.from_numpy(np.array(conv.bias)).float()
     return state
 
 
 def torch_to_keras_weights(state: dict[str, torch.Tensor], config: ColorizerConfig,
-                           l_input: str = "normalized") -> list[tuple[str, list[np.ndarray]]]:
-    """Torch trainable state dict -> [(framecolor-style Keras layer name, [kernel HWIO, bias])] in order."""
+                           keras_l_input: str | None = None) -> list[tuple[str, list[np.ndarray]]]:
+    """Torch trainable state dict -> [(framecolor-style Keras layer name, [kernel HWIO, bias])] in order.
+
+    keras_l_input: what the Keras model is fed (default: what the torch model is fed, config.l_input).
+    "raw" for a normalized-input config folds L/50 - 1 into the first conv (exact away from the border).
+    """
+    keras_l_input = keras_l_input or config.l_input
+    if keras_l_input not in L_INPUTS:
+        raise ValueError(f"keras_l_input must be one of {L_INPUTS}, got {keras_l_input!r}")
+    if (config.l_input, keras_l_input) == ("raw", "normalized"):
+        raise ValueError("a model fed raw L* cannot be exported to a Keras model fed L/50 - 1")
     out = []
     for i, spec in enumerate(conv_specs(config)):
         weight, bias = state[f"{spec.torch_prefix}.weight"].float(), state[f"{spec.torch_prefix}.bias"].float()
-        if i == 0 and l_input == "raw":
-            weight, bias = _unfold_raw_input(weight, bias)
+        if i == 0 and keras_l_input != config.l_input:
+            weight, bias = _unfold_normalized_input(weight, bias)
         out.append((spec.keras_name, [oihw_to_hwio(weight), bias.detach().cpu().numpy().copy()]))
     return out
 
 
-def _fold_raw_input(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Conv on L* (0..100) -> the same conv on n = L/50 - 1: L = 50 n + 50 (computed in float64)."""
-    w, b = weight.double(), bias.double()
-    return (w * L_SCALE).float(), (b + L_SCALE * w.sum(dim=(1, 2, 3))).float()
-
-
-def _unfold_raw_input(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _unfold_normalized_input(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Conv on n = L/50 - 1 -> the same conv on L* (0..100), computed in float64."""
     w, b = weight.double(), bias.double()
     return (w / L_SCALE).float(), (b - w.sum(dim=(1, 2, 3))).float()

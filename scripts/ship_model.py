@@ -1,0 +1,39 @@
+"""Copy a run's best checkpoint into framecolor/weights/ under a registry name, with its model card.
+
+    python scripts/ship_model.py runs/fusion-hc03 koala-effnet-lite0 [--evaluation results/eval/evaluation.json]
+
+The JSON sidecar keeps what the run recorded (training command, data, split sizes, training config,
+training-set mean a*b*, validation metrics of the best epoch) and adds the evaluation summary if given.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from framecolor.models.embedders import BUNDLED_DIR
+from framecolor.models.registry import load_checkpoint, read_meta, save_checkpoint
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", help="training run folder (holds best.safetensors)")
+    ap.add_argument("name", help="registry name, e.g. koala-effnet-lite0 or basic-cnn")
+    ap.add_argument("--evaluation", default=None, help="evaluation.json from `framecolor evaluate`")
+    args = ap.parse_args(argv)
+    src = Path(args.run) / "best.safetensors"
+    model = load_checkpoint(src)
+    model.config = model.config.replace(name=args.name)
+    meta = {k: v for k, v in read_meta(src).items() if k not in ("config", "sha256")}
+    history = Path(args.run) / "history.json"
+    if history.is_file():
+        meta["history"] = json.loads(history.read_text())
+    if args.evaluation:
+        ev = json.loads(Path(args.evaluation).read_text())
+        meta["evaluation"] = {"summary": ev.get("summary"), "settings": ev.get("settings")}
+    out = save_checkpoint(model, BUNDLED_DIR / f"{args.name}.safetensors", meta)
+    print(out, read_meta(out)["sha256"])
+
+
+if __name__ == "__main__":
+    main()
