@@ -384,15 +384,24 @@ def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, p
     return dst
 
 
+def _warn_if_short(info: VideoInfo, store: ChunkStore, job: VideoJob) -> None:
+    """The container promised more frames (or a longer duration) than could be decoded."""
+    if job.end is not None:
+        return
+    got = job.start + float((store.last_pts or 0) * info.time_base) + 1 / float(info.fps)
+    short_frames = job.start == 0 and info.frames and store.frames_done < info.frames - 1
+    if short_frames or got < info.duration - 2 / float(info.fps):
+        warnings.warn(f"{info.path}: the video ends at {got:.2f} s of a declared {info.duration:.2f} s; the "
+                      "file looks truncated, keeping what could be read", TruncatedWarning, stacklevel=3)
+
+
 def _finish(info: VideoInfo, dst: Path, store: ChunkStore, job: VideoJob) -> None:
     from .io import temp_path_beside
 
     if store.frames_done == 0:
         store.remove()
         raise VideoError(f"{info.path}: no frames between --start {job.start} and --end {job.end}")
-    if job.end is None and info.frames and store.frames_done < info.frames - 1 and job.start == 0:
-        warnings.warn(f"{info.path}: decoded {store.frames_done} of {info.frames} frames; the file looks "
-                      "truncated, keeping what could be read", TruncatedWarning, stacklevel=3)
+    _warn_if_short(info, store, job)
     tmp = temp_path_beside(dst)
     try:
         assemble(tmp, store.paths(), info, job.start, job.end, info.rotation)

@@ -41,6 +41,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         raise VideoError(f"{path}: no such file")
     try:
         container = av.open(str(path))
+    except av.error.EOFError:
+        raise VideoError(f"{path}: the file ends before any video data (empty or zero-length video)") from None
     except av.error.FFmpegError as e:
         raise VideoError(f"{path}: not a video file ({_reason(e)})") from None
     with container:
@@ -55,7 +57,7 @@ def _reason(e: Exception) -> str:
 
 def _video_stream(container, path: Path):
     if not container.streams.video:
-        kind = "an audio-only file" if container.streams.audio else "a file without a video stream"
+        kind = "an audio-only file" if container.streams.audio else "no video stream (empty or not a video)"
         raise VideoError(f"{path}: {kind}; nothing to colorize")
     stream = container.streams.video[0]
     ctx = stream.codec_context
