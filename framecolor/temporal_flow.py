@@ -49,7 +49,7 @@ class FlowCarry:
 
         presets = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
-        self.dis = cv2.DISOpticalFlow_create(presets[preset])
+        self.preset = presets[preset]
         self.alpha = alpha
         self.prev_gray: np.ndarray | None = None
         self.prev_ab: np.ndarray | None = None
@@ -67,14 +67,21 @@ class FlowCarry:
     def _blend(self, gray: np.ndarray, ab: np.ndarray) -> np.ndarray:
         import cv2
 
-        fwd = self.dis.calc(gray, self.prev_gray, None)  # t -> t-1, for backward warping
-        bwd = self.dis.calc(self.prev_gray, gray, None)
+        fwd = self._flow(gray, self.prev_gray)  # t -> t-1, for backward warping
+        bwd = self._flow(self.prev_gray, gray)
         reliable = occlusion_mask(fwd, bwd).astype(np.float32)
-        diff = np.abs(gray.astype(np.float32) - warp(self.prev_gray[..., None], fwd)[..., 0])
+        diff = np.abs(gray.astype(np.float32) - warp(self.prev_gray, fwd))
         weight = reliable * np.exp(-diff / 12.0)
         weight = cv2.GaussianBlur(weight, (0, 0), 1.5) * self.alpha
         carried = warp(self.prev_ab.transpose(1, 2, 0), fwd).transpose(2, 0, 1)
         return (weight * carried + (1 - weight) * ab).astype(np.float32)
+
+    def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        import cv2
+
+        # A fresh DIS instance per call: one that is reused keeps internal buffers that nudge its
+        # next result, and a resumed run would then differ from an uninterrupted one.
+        return cv2.DISOpticalFlow_create(self.preset).calc(a, b, None)
 
     def state(self) -> dict[str, np.ndarray]:
         return {} if self.prev_gray is None else {"flow_gray": self.prev_gray, "flow_ab": self.prev_ab}

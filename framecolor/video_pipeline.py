@@ -368,8 +368,8 @@ def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, p
     fmt_codec = pick_codec(job.encode, container_format(dst))
     batch = max(1, engine.batch_size)
     chunk = -(-job.chunk_frames // batch) * batch
-    store = ChunkStore(dst, resume_key(info.path, job, engine))
     colorizer = StreamColorizer(engine, job.temporal, job.cut_threshold)
+    store = ChunkStore(dst, resume_key(info.path, job, engine))
     colorizer.load(store.state())
     frames = read_frames(info, job.start, job.end, store.last_pts, store.frames_done, backend)
     width = info.width * (2 if job.side_by_side else 1)
@@ -395,6 +395,12 @@ def _warn_if_short(info: VideoInfo, store: ChunkStore, job: VideoJob) -> None:
                       "file looks truncated, keeping what could be read", TruncatedWarning, stacklevel=3)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _finish(info: VideoInfo, dst: Path, store: ChunkStore, job: VideoJob) -> None:
     from .io import temp_path_beside
 
@@ -405,6 +411,7 @@ def _finish(info: VideoInfo, dst: Path, store: ChunkStore, job: VideoJob) -> Non
     tmp = temp_path_beside(dst)
     try:
         assemble(tmp, store.paths(), info, job.start, job.end, info.rotation)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
@@ -432,3 +439,39 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | 
         raise ValueError(f"--temporal must be one of {', '.join(TEMPORAL_MODES)}, got {temporal!r}")
     engine = colorizer or load_colorizer(model, device, size, precision, chroma_gain, batch_size)
     return run_job(info, dst, engine, job, progress, backend)
+
+
+# ---------------------------------------------------------------- command line
+
+LSTM_MODEL = "koala-effnet-lite0-lstm"
+
+
+def _print_warnings() -> None:
+    import sys
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+
+
+def run_cli_video(args) -> int:
+    """`framecolor video`: arguments -> colorize_video, one-line errors, resumable interruption."""
+    import sys
+
+    _print_warnings()
+    model = LSTM_MODEL if args.temporal == "lstm" and args.model == DEFAULT_MODEL else args.model
+    try:
+        out = colorize_video(args.input, args.output, model, temporal=args.temporal, size=args.size,
+                             batch_size=args.batch_size, device=args.device, precision=args.precision,
+                             chroma_gain=args.chroma_gain, codec=args.codec, crf=args.crf, preset=args.preset,
+                             start=args.start, end=args.end, side_by_side=args.side_by_side,
+                             chunk_frames=args.chunk_frames, progress=not args.no_progress)
+    except VideoError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished chunks are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
