@@ -17,8 +17,9 @@ def checkpoint(tmp_path_factory):
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("models")
-    plain = save_checkpoint(build_model(ColorizerConfig()), folder / "plain.safetensors")
-    lstm = save_checkpoint(build_model(ColorizerConfig(temporal=TemporalConfig(hidden_channels=8))),
+    small = ColorizerConfig(name="basic-cnn", embedder=None)  # the thesis's basic CNN: quick to load
+    plain = save_checkpoint(build_model(small), folder / "plain.safetensors")
+    lstm = save_checkpoint(build_model(small.replace(temporal=TemporalConfig(hidden_channels=8))),
                            folder / "lstm.safetensors")
     return plain, lstm
 

@@ -23,7 +23,8 @@ def engine():
     from framecolor.models.registry import build_model
 
     torch.manual_seed(0)
-    return ImageColorizer(build_model(ColorizerConfig()).eval(), torch.device("cpu"), size=32, batch_size=4)
+    model = build_model(ColorizerConfig(name="basic-cnn", embedder=None)).eval()
+    return ImageColorizer(model, torch.device("cpu"), size=32, batch_size=4)
 
 
 def _interrupt_after(monkeypatch, commits: int, seen: list) -> None:
@@ -76,7 +77,7 @@ def test_killed_process_resumes_with_same_frame_count(tmp_path, engine):
     from framecolor.models.registry import save_checkpoint
 
     ckpt = save_checkpoint(engine.model, tmp_path / "m.safetensors")
-    src = vc.make_clip(tmp_path / "in.mp4", n=64, audio=True)
+    src = vc.make_clip(tmp_path / "in.mp4", n=160, audio=True)
     dst = tmp_path / "out.mp4"
     cmd = [sys.executable, "-m", "framecolor", "video", str(src), "-o", str(dst), "--model", str(ckpt),
            "--size", "32", "--batch-size", "4", "--chunk-frames", "8", "--preset", "ultrafast", "--no-progress",
@@ -94,5 +95,5 @@ def test_killed_process_resumes_with_same_frame_count(tmp_path, engine):
     assert not dst.exists()
     subprocess.run(cmd, env=env, check=True, stderr=subprocess.DEVNULL, timeout=300)
     times, frames = vc.decoded(dst)
-    assert len(frames) == 64 and times == vc.decoded(src)[0]
+    assert len(frames) == 160 and times == vc.decoded(src)[0]
     assert vc.packet_hashes(dst) == vc.packet_hashes(src)
