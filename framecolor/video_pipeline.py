@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .color import denormalize_ab, lab_to_rgb, rgb_to_lab
+from .color import denormalize_ab, lab_to_rgb, srgb_to_linear
 from .inference import ImageColorizer, autocast, load_colorizer, working_shape
 from .models.registry import DEFAULT_MODEL
 from .temporal_flow import FlowCarry, SceneCuts
@@ -32,6 +32,8 @@ from .video.reader import Frame, TruncatedWarning, read_frames
 from .video.writer import ChunkWriter, EncodeSettings, assemble, container_format, pick_codec
 
 TEMPORAL_MODES = ("none", "flow", "lstm")
+_SRGB_LINEAR = srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255).float()
+_Y_ROW = torch.tensor([0.212671, 0.715160, 0.072169])
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,16 @@ class VideoJob:
 
 
 # ---------------------------------------------------------------- colorizing a stream of batches
+
+def l_from_rgb8(rgb: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) uint8 sRGB -> (B, 1, H, W) L*: a 256-entry linearisation table and the Y row of
+    the RGB->XYZ matrix, the same numbers as color.rgb_to_lab at a fraction of its cost."""
+    lut = _SRGB_LINEAR.to(rgb.device)
+    lin = lut[rgb.long()]
+    y = (lin * _Y_ROW.to(rgb.device).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+    f = torch.where(y > 0.008856, y.clamp(min=0.008856) ** (1 / 3), 7.787 * y + 16 / 116)
+    return 116 * f - 16
+
 
 class StreamColorizer:
     """Colorizes batches of RGB frames in order, carrying the temporal state between batches.
@@ -85,8 +97,7 @@ class StreamColorizer:
         dev = self.engine.device
         if dev.type == "cuda":
             x = x.pin_memory().to(dev, non_blocking=True)
-        x = x.permute(0, 3, 1, 2).float().div_(255)
-        return rgb_to_lab(x)[:, :1]
+        return l_from_rgb8(x.permute(0, 3, 1, 2))
 
     def _predict(self, small: torch.Tensor, cuts: list[bool]) -> torch.Tensor:
         if self.temporal != "lstm":

@@ -9,7 +9,6 @@ import subprocess
 import tempfile
 import warnings
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Iterator
 
 import numpy as np
@@ -143,7 +142,3 @@ def _check_ffmpeg(rc: int, err, info: VideoInfo, n: int) -> None:
     if text and rc not in (0, -9):
         warnings.warn(f"{info.path}: ffmpeg stopped after {n} frames: {text.splitlines()[-1]}",
                       TruncatedWarning, stacklevel=2)
-
-
-def as_fraction(x) -> Fraction:
-    return Fraction(x).limit_denominator(1_000_000)
