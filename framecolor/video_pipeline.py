@@ -61,6 +61,13 @@ def l_from_rgb8(rgb: torch.Tensor) -> torch.Tensor:
     return 116 * f - 16
 
 
+@dataclass
+class Prepared:
+    L: torch.Tensor  # (B, 1, H, W) full-resolution L* in [0, 100]
+    small: torch.Tensor  # (B, 1, h, w) working-size L*
+    gray: np.ndarray  # (B, h, w) uint8 working-size L* * 2.55, for flow and cut detection
+
+
 class StreamColorizer:
     """Colorizes batches of RGB frames in order, carrying the temporal state between batches.
 
@@ -77,17 +84,33 @@ class StreamColorizer:
         self.cuts, self.flow = SceneCuts(cut_threshold), FlowCarry()
         self.lstm_state = None
 
-    @torch.no_grad()
     def __call__(self, rgbs: list[np.ndarray]) -> np.ndarray:
-        """list of (H, W, 3) uint8 -> (B, H, W, 3) uint8 colorized."""
+        """list of (H, W, 3) uint8 -> (B, H, W, 3) uint8 colorized (the three steps in one go)."""
+        prepared = self.prepare(rgbs)
+        return self.merge(prepared, self.predict(prepared))
+
+    @torch.no_grad()
+    def prepare(self, rgbs: list[np.ndarray]) -> "Prepared":
+        """Decode-thread step: full-resolution L*, working-size L*, and its uint8 copy for flow/cuts."""
         L = self._full_l(rgbs)  # (B, 1, H, W) L* on the device
         small = F.interpolate(L, size=working_shape(*L.shape[-2:], self.engine.size), mode="bilinear",
                               antialias=True, align_corners=False)
         gray = (small[:, 0] * 2.55).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
-        cuts = [self.cuts(g) for g in gray]
-        ab = self._predict(small, cuts)
+        return Prepared(L, small, gray)
+
+    @torch.no_grad()
+    def predict(self, p: "Prepared") -> torch.Tensor:
+        """Model-thread step, in frame order: (B, 2, h, w) a*b* at working size, temporally smoothed."""
+        cuts = [self.cuts(g) for g in p.gray]
+        ab = self._predict(p.small, cuts)
         if self.temporal == "flow":
-            ab = self._carry(ab, gray, cuts)
+            ab = self._carry(ab, p.gray, cuts)
+        return ab
+
+    @torch.no_grad()
+    def merge(self, p: "Prepared", ab: torch.Tensor) -> np.ndarray:
+        """Encode-thread step: upsample a*b*, merge with full-resolution L* -> (B, H, W, 3) uint8."""
+        L = p.L
         ab = F.interpolate(ab.to(L.device), size=L.shape[-2:], mode="bilinear", align_corners=False)
         rgb = lab_to_rgb(torch.cat((L, ab), dim=1)).clamp(0, 1).mul(255).round().to(torch.uint8)
         return rgb.permute(0, 2, 3, 1).cpu().numpy()
@@ -125,11 +148,11 @@ class StreamColorizer:
             ab_np[i] = self.flow(gray[i], ab_np[i])
         return torch.from_numpy(ab_np)
 
-    def state(self) -> dict[str, np.ndarray]:
-        """Everything carried between frames, as arrays (saved with each chunk for resume)."""
+    def state(self) -> dict[str, np.ndarray | torch.Tensor]:
+        """Everything carried between frames (saved with each chunk for resume). Cheap: references."""
         out = {**self.cuts.state(), **self.flow.state()}
         if self.lstm_state is not None:
-            out.update(lstm_h=self.lstm_state[0].float().cpu().numpy(), lstm_c=self.lstm_state[1].float().cpu().numpy())
+            out.update(lstm_h=self.lstm_state[0], lstm_c=self.lstm_state[1])  # tensors; saved as arrays
         return out
 
     def load(self, state: dict[str, np.ndarray]) -> None:
@@ -278,7 +301,8 @@ class ChunkStore:
     def commit(self, path: Path, frames: int, last_pts: int, state: dict[str, np.ndarray]) -> None:
         from .io import atomic_write
 
-        np.savez(path.with_suffix(".npz"), **state)
+        arrays = {k: v.float().cpu().numpy() if torch.is_tensor(v) else v for k, v in state.items()}
+        np.savez(path.with_suffix(".npz"), **arrays)
         self.chunks.append({"file": path.name, "frames": frames, "last_pts": last_pts,
                             "state": path.with_suffix(".npz").name})
         atomic_write(self.manifest, json.dumps({"key": self.key, "chunks": self.chunks}).encode())
@@ -331,20 +355,20 @@ def _check_range(info: VideoInfo, job: VideoJob) -> None:
 
 
 def _encode_chunks(stages: Iterable, store: ChunkStore, make_writer: Callable[[Path], ChunkWriter],
-                   chunk_frames: int, bar) -> None:
-    """Encoding thread: write colorized batches into chunk files, committing each full chunk."""
+                   render: Callable, chunk_frames: int, bar) -> None:
+    """Encoding thread: render colorized batches, write them into chunk files, commit full chunks."""
     writer, n, last = None, 0, None
     try:
-        for frames, out in stages:
+        for (frames, prepared), (ab, state) in stages:
             if writer is None:
                 path, writer = store.next_path(), make_writer(store.next_path())
-            for f, rgb in zip(frames, out[0]):
+            for f, rgb in zip(frames, render(frames, prepared, ab)):
                 writer.write(rgb, f.pts, f.duration)
                 n, last = n + 1, f.pts
             bar.update(len(frames))
             if n >= chunk_frames:
                 writer.close()
-                store.commit(path, n, last, out[1])
+                store.commit(path, n, last, state)
                 writer, n = None, 0
         if writer is not None:
             writer.close()
@@ -355,14 +379,18 @@ def _encode_chunks(stages: Iterable, store: ChunkStore, make_writer: Callable[[P
             writer.abort()
 
 
-def _transform(colorizer: StreamColorizer, side_by_side: bool) -> Callable:
-    def run(batch: list[Frame]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        rgbs = [f.rgb for f in batch]
-        out = colorizer(rgbs)
-        if side_by_side:
-            out = np.concatenate([np.stack(rgbs), out], axis=2)
-        return out, colorizer.state()
-    return run
+def _stage_fns(colorizer: StreamColorizer, side_by_side: bool) -> tuple[Callable, Callable, Callable]:
+    """(prepare: decode thread, predict: model thread, render: encode thread)."""
+    def prepare(batch: list[Frame]):
+        return batch, colorizer.prepare([f.rgb for f in batch])
+
+    def predict(item) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+        return colorizer.predict(item[1]), colorizer.state()
+
+    def render(frames: list[Frame], prepared: Prepared, ab: torch.Tensor) -> np.ndarray:
+        out = colorizer.merge(prepared, ab)
+        return np.concatenate([np.stack([f.rgb for f in frames]), out], axis=2) if side_by_side else out
+    return prepare, predict, render
 
 
 def _progress(info: VideoInfo, job: VideoJob, done: int, enabled: bool):
@@ -388,9 +416,10 @@ def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, p
     def make_writer(path: Path) -> ChunkWriter:
         return ChunkWriter(path, fmt_codec, job.encode, width, info.height, info.time_base, info.fps, info.sar)
 
-    stages = _Stages(_batches(frames, batch), _transform(colorizer, job.side_by_side), queue_size)
+    prepare, predict, render = _stage_fns(colorizer, job.side_by_side)
+    stages = _Stages(map(prepare, _batches(frames, batch)), predict, queue_size)
     with _progress(info, job, store.frames_done, progress) as bar:
-        _encode_chunks(stages, store, make_writer, chunk, bar)
+        _encode_chunks(stages, store, make_writer, render, chunk, bar)
     _finish(info, dst, store, job)
     return dst
 
