@@ -27,6 +27,18 @@ def engine():
     return ImageColorizer(model, torch.device("cpu"), size=32, batch_size=4)
 
 
+@pytest.fixture(scope="module")
+def lstm_engine():
+    from framecolor.config import ColorizerConfig, TemporalConfig
+    from framecolor.inference import ImageColorizer
+    from framecolor.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model(ColorizerConfig(name="basic-cnn", embedder=None, temporal=TemporalConfig(8))).eval()
+    torch.nn.init.normal_(model.temporal.out.weight, std=0.5)  # a head that matters, so lost state would show
+    return ImageColorizer(model, torch.device("cpu"), size=32, batch_size=4)
+
+
 def _interrupt_after(monkeypatch, commits: int, seen: list) -> None:
     real = vp.ChunkStore.commit
 
@@ -41,10 +53,10 @@ def _interrupt_after(monkeypatch, commits: int, seen: list) -> None:
         p.name == "out.mp4" for p in self.dir.parent.iterdir()), raising=False)
 
 
-@pytest.mark.parametrize("temporal", ["none", "flow"])
-def test_interrupted_job_resumes_to_the_same_film(tmp_path, engine, monkeypatch, temporal):
+@pytest.mark.parametrize("temporal", ["none", "flow", "lstm"])
+def test_interrupted_job_resumes_to_the_same_film(tmp_path, engine, lstm_engine, monkeypatch, temporal):
     src = vc.make_clip(tmp_path / "in.mp4", n=40, audio=True)
-    kw = dict(colorizer=engine, temporal=temporal, chunk_frames=8, preset="ultrafast", progress=False)
+    kw = dict(colorizer=lstm_engine if temporal == "lstm" else engine, temporal=temporal, chunk_frames=8, preset="ultrafast", progress=False)
     whole = vp.colorize_video(src, tmp_path / "whole.mp4", **kw)
     seen: list[bool] = []
     _interrupt_after(monkeypatch, 2, seen)
