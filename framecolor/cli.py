@@ -48,6 +48,88 @@ def _run_colorize(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _parser_train(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("train", help="train a colorizer on a folder of colour photos (resumes if interrupted)")
+    p.add_argument("data", help="folder of colour photos (searched recursively)")
+    p.add_argument("-o", "--output", required=True, help="run folder: checkpoints, cache, curves, metrics")
+    p.add_argument("--embedder", default="efficientnet_lite0",
+                   help="classifier for the fusion model, or 'none' for the thesis's basic CNN")
+    p.add_argument("--name", default=None, help="model name stored in the config")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--loss", choices=["mse", "huber_colorful"], default="mse")
+    p.add_argument("--colorful-weight", type=float, default=1.0)
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AVX-512 BF16 and on GPUs)")
+    p.add_argument("--max-steps-per-epoch", type=int, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--cache", default=None, help="folder for the image shards and embeddings (default: OUTPUT/cache)")
+    return p
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .config import ColorizerConfig, TrainConfig
+    from .training.loop import train
+
+    embedder = None if args.embedder == "none" else args.embedder
+    name = args.name or ("basic-cnn" if embedder is None else f"koala-{embedder}")
+    mcfg = ColorizerConfig(name=name, embedder=embedder)
+    tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, crop=args.crop, lr=args.lr,
+                       loss=args.loss, colorful_weight=args.colorful_weight, val_fraction=args.val_fraction,
+                       seed=args.seed, bf16=args.bf16, max_steps_per_epoch=args.max_steps_per_epoch)
+    command = "framecolor " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    best = train(args.data, args.output, mcfg, tcfg, command=command, device=args.device, cache_dir=args.cache,
+                 log=lambda m: print(m, file=sys.stderr))
+    print(best)
+    return 0
+
+
+def _parser_evaluate(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("evaluate", help="score models and baselines on held-out colour photos (JSON, Markdown, PNG grid)")
+    p.add_argument("--data", required=True, help="folder of colour photos (the truth)")
+    p.add_argument("--val-list", default=None, help="text file of image paths relative to --data, one per line")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    p.add_argument("-o", "--output", required=True, help="folder for evaluation.json, evaluation.md and the grid")
+    p.add_argument("--mean-ab", default=None,
+                   help="JSON file with the training set's mean a*b* ([a, b] or {\"train_mean_ab\": [a, b]}); "
+                        "default: the first model's sidecar, else --train-list")
+    p.add_argument("--train-list", default=None, help="training image paths relative to --data, for the mean a*b*")
+    p.add_argument("--grid", type=int, default=4, help="images shown in the PNG grid")
+    p.add_argument("--no-progress", action="store_true")
+    _add_common_model_args(p)
+    p.set_defaults(model="koala-effnet-lite0,basic-cnn")
+    return p
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .evaluate import evaluate, list_eval_images, load_colorizers, resolve_mean_ab, write_reports
+    from .inference import load_colorizer
+
+    names = [n for n in args.model.split(",") if n]
+    files = list_eval_images(args.data, args.val_list, args.limit)
+    train = list_eval_images(args.data, args.train_list) if args.train_list else None
+    mean_ab, source = resolve_mean_ab(args.mean_ab, names, train)
+    colorizers = load_colorizers(names, lambda n: load_colorizer(
+        n, args.device, args.size, args.precision, args.chroma_gain, args.batch_size, args.embedder_weights))
+    result = evaluate(files, colorizers, mean_ab, args.grid, progress=not args.no_progress)
+    result.mean_ab_source = source
+    result.settings = {"data": str(Path(args.data)), "val_list": args.val_list, "models": names,
+                       "size": args.size, "limit": args.limit, "precision": args.precision or "default"}
+    paths = write_reports(result, args.output)
+    print(paths["markdown"].read_text(), end="")
+    for s in result.skipped:
+        print(f"skipped: {s}", file=sys.stderr)
+    print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    return 0
+
+
 def _parser_video(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("video", help="colorize a film (audio, timing and metadata kept; resumable)")
     p.add_argument("input", help="video file")
@@ -93,6 +175,8 @@ def _run_evaluate_video(args: argparse.Namespace) -> int:
 # name -> (parser builder, runner). Each subcommand adds one line here.
 COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "colorize": (_parser_colorize, _run_colorize),
+    "train": (_parser_train, _run_train),
+    "evaluate": (_parser_evaluate, _run_evaluate),
     "video": (_parser_video, _run_video),
     "evaluate-video": (_parser_evaluate_video, _run_evaluate_video),
 }

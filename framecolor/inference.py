@@ -138,6 +138,21 @@ def plan_outputs(files: Sequence[Path], roots: dict[Path, Path], out: str | None
     return plans
 
 
+def output_clashes(files: Sequence[Path], outputs: Sequence[Path]) -> dict[Path, str]:
+    """Inputs whose planned output would overwrite another input, or an earlier input's output."""
+    inputs = {f.resolve() for f in files}
+    clashes, taken = {}, {}
+    for src, dst in zip(files, outputs):
+        key = dst.resolve()
+        if key in inputs and key != src.resolve():
+            clashes[src] = f"{src}: its output {dst} is another input; refusing to overwrite it (use -o)"
+        elif key in taken:
+            clashes[src] = f"{src}: its output {dst} is already the output of {taken[key]}; skipped"
+        else:
+            taken[key] = src
+    return clashes
+
+
 def colorize_file(colorizer: ImageColorizer, src: Path, dst: Path, before_after: bool = False) -> None:
     """Colorize one file into `dst`, atomically; never overwrites the input."""
     from .images import ImageError, IMAGE_SUFFIXES
@@ -145,9 +160,9 @@ def colorize_file(colorizer: ImageColorizer, src: Path, dst: Path, before_after:
 
     if same_file(src, dst):
         raise ImageError(f"{src}: output path is the input itself; refusing to overwrite it")
+    pic = read_image(src)  # first, so that a bad input is reported as such
     if dst.suffix.lower() not in IMAGE_SUFFIXES:
-        raise ImageError(f"{dst}: unsupported output format {dst.suffix!r}")
-    pic = read_image(src)
+        raise ImageError(f"{dst}: cannot write {dst.suffix!r} images; give -o a .png, .jpg, .tif, .webp or .bmp name")
     out = colorizer.colorize_picture(pic)
     arr = to_array(out.rgb, out.alpha, out.bit_depth)
     if before_after:
@@ -178,8 +193,12 @@ def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike
         files += found
     results = [FileResult(Path(e.split(":")[0]), None, e) for e in errors]
     outputs = plan_outputs(files, roots, out)
+    clashes = output_clashes(files, outputs)
     bar = tqdm(list(zip(files, outputs)), unit="img", disable=not progress or len(files) < 2)
     for src, dst in bar:
+        if src in clashes:
+            results.append(FileResult(src, None, clashes[src]))
+            continue
         try:
             colorize_file(colorizer, src, dst, before_after)
             results.append(FileResult(src, dst))

@@ -1,0 +1,197 @@
+"""The training loop: train_one_epoch, evaluate, checkpoint save/resume (exact, at epoch boundaries)."""
+from __future__ import annotations
+
+import io
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from ..color import denormalize_ab, lab_to_rgb, normalize_ab
+from ..config import ColorizerConfig, TrainConfig
+from ..io import atomic_write
+from ..metrics import colorfulness, psnr
+from ..models.colorizer import Colorizer
+from ..models.registry import build_model, save_checkpoint
+from .data import CropDataset, batch_to_lab, build_shards, cached_embeddings
+
+
+def ab_colorfulness(ab: torch.Tensor) -> torch.Tensor:
+    """Hasler-Suesstrunk form on the a*/b* opponent axes: (B, 2, H, W) -> (B,)."""
+    std = ab.flatten(2).std(dim=2)
+    mean = ab.flatten(2).mean(dim=2)
+    return std.square().sum(1).add(1e-8).sqrt() + 0.3 * mean.square().sum(1).add(1e-8).sqrt()
+
+
+def make_loss(name: str, colorful_weight: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """'mse' (the thesis) or 'huber_colorful': Huber plus matching each image's colourfulness,
+    which pushes back against the brown, desaturated mean that MSE regresses to."""
+    if name == "mse":
+        return F.mse_loss
+    if name == "huber_colorful":
+        def loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            term = (ab_colorfulness(pred) - ab_colorfulness(target)).abs().mean()
+            return F.smooth_l1_loss(pred, target, beta=0.1) + colorful_weight * term
+        return loss
+    raise ValueError(f"unknown loss {name!r}; choose mse or huber_colorful")
+
+
+def _autocast(enabled: bool):
+    return torch.autocast("cpu" if not torch.cuda.is_available() else "cuda", dtype=torch.bfloat16, enabled=enabled)
+
+
+def train_one_epoch(model: Colorizer, loader: DataLoader, opt, loss_fn, device, bf16: bool,
+                    max_steps: int | None, desc: str) -> float:
+    from tqdm import tqdm
+
+    model.train()
+    total, n = 0.0, 0
+    steps = len(loader) if max_steps is None else min(max_steps, len(loader))
+    bar = tqdm(loader, total=steps, desc=desc, unit="batch", file=sys.stderr, mininterval=5)
+    for i, (rgb, emb) in enumerate(bar):
+        if i >= steps:
+            break
+        L, ab = batch_to_lab(rgb.to(device))
+        emb = emb.to(device) if model.fusion is not None else None
+        with _autocast(bf16):
+            pred = model(L, emb)
+        loss = loss_fn(pred.float(), normalize_ab(ab))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total, n = total + loss.item() * len(rgb), n + len(rgb)
+        bar.set_postfix(loss=f"{total / n:.4f}")
+    return total / max(n, 1)
+
+
+@torch.no_grad()
+def evaluate(model: Colorizer, loader: DataLoader, loss_fn, device, bf16: bool) -> dict[str, float]:
+    """Validation loss, PSNR (RGB) and colourfulness of predictions and of the truth."""
+    model.eval()
+    sums = {"loss": 0.0, "psnr": 0.0, "colorfulness": 0.0, "colorfulness_true": 0.0}
+    n = 0
+    for rgb, emb in loader:
+        L, ab = batch_to_lab(rgb.to(device))
+        emb = emb.to(device) if model.fusion is not None else None
+        with _autocast(bf16):
+            pred = model(L, emb).float()
+        sums["loss"] += loss_fn(pred, normalize_ab(ab)).item() * len(rgb)
+        out = lab_to_rgb(torch.cat((L, denormalize_ab(pred)), 1)).permute(0, 2, 3, 1).cpu().numpy()
+        true = rgb.numpy().astype(np.float32) / 255
+        for o, t in zip(out, true):
+            sums["psnr"] += psnr(o, t)
+            sums["colorfulness"] += colorfulness(o)
+            sums["colorfulness_true"] += colorfulness(t)
+        n += len(rgb)
+    return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+def _rng_state() -> dict:
+    return {"torch": torch.get_rng_state()}
+
+
+def save_resume(path: Path, model, opt, sched, epoch: int, history: list, best: float) -> None:
+    state = {"model": model.trainable_state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+             "epoch": epoch, "history": json.dumps(history), "best": best, "rng": _rng_state()}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write(path, buf.getvalue())
+
+
+def load_resume(path: Path, model, opt, sched) -> tuple[int, list, float]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"], strict=False)
+    opt.load_state_dict(state["opt"])
+    sched.load_state_dict(state["sched"])
+    torch.set_rng_state(state["rng"]["torch"])
+    return state["epoch"], json.loads(state["history"]), state["best"]
+
+
+def plot_history(history: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    ax[0].plot(ep, [h["train_loss"] for h in history], label="train")
+    ax[0].plot(ep, [h["val_loss"] for h in history], label="validation")
+    ax[0].set(xlabel="epoch", ylabel="loss", title="loss")
+    ax[0].legend()
+    ax[1].plot(ep, [h["val_colorfulness"] for h in history], label="prediction")
+    ax[1].plot(ep, [h["val_colorfulness_true"] for h in history], "--", label="ground truth")
+    ax[1].set(xlabel="epoch", ylabel="colourfulness (Hasler-Suesstrunk)", title="validation colourfulness")
+    ax[1].legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+
+
+def train_mean_ab(shard) -> list[float]:
+    """Mean a*, b* over the training shard (for the mean-colour baseline)."""
+    sums, n = np.zeros(2), 0
+    for i in range(0, len(shard.images), 64):
+        _, ab = batch_to_lab(torch.from_numpy(np.array(shard.images[i:i + 64, ::4, ::4])))
+        sums += ab.sum(dim=(0, 2, 3)).double().numpy()
+        n += ab.shape[0] * ab.shape[2] * ab.shape[3]
+    return (sums / max(n, 1)).round(4).tolist()
+
+
+def train(data_dir: str, out_dir: str, model_config: ColorizerConfig, cfg: TrainConfig,
+          command: str = "", device: str = "cpu", log=print, cache_dir: str | None = None) -> Path:
+    """Train (or resume) a colorizer; returns the path of the best checkpoint (safetensors)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    dev = torch.device(device)
+    model = build_model(model_config).to(dev)
+    cache = Path(cache_dir) if cache_dir else out / "cache"
+    shards = build_shards(data_dir, cache, cfg.val_fraction, log)
+    embs = {s: None for s in shards}
+    if model.embedder is not None:
+        embs = {s: cached_embeddings(model.embedder, shards[s], cache / f"emb-{model_config.embedder}-{s}-{len(shards[s].names)}.npy")
+                for s in shards}
+    train_set = CropDataset(shards["train"], embs["train"], cfg.crop, train=True)
+    val_set = CropDataset(shards["val"], embs["val"], cfg.crop, train=False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.lr_min)
+    loss_fn = make_loss(cfg.loss, cfg.colorful_weight)
+    resume = out / "resume.pt"
+    start, history, best = 0, [], math.inf
+    if resume.is_file():
+        start, history, best = load_resume(resume, model, opt, sched)
+        log(f"resuming after epoch {start} from {resume}")
+    meta = {"training_command": command, "data": str(data_dir), "train_images": len(shards["train"].names),
+            "val_images": len(shards["val"].names), "train_config": {k: v for k, v in vars(cfg).items()},
+            "train_mean_ab": train_mean_ab(shards["train"])}
+    (out / "val_split.txt").write_text("\n".join(shards["val"].names) + "\n")
+    for epoch in range(start + 1, cfg.epochs + 1):
+        t0 = time.time()
+        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen,
+                            num_workers=cfg.workers, drop_last=True)
+        train_loss = train_one_epoch(model, loader, opt, loss_fn, dev, cfg.bf16, cfg.max_steps_per_epoch,
+                                     f"epoch {epoch}/{cfg.epochs}")
+        val = evaluate(model, DataLoader(val_set, batch_size=32), loss_fn, dev, cfg.bf16)
+        sched.step(val["loss"])
+        row = {"epoch": epoch, "train_loss": train_loss, "lr": opt.param_groups[0]["lr"],
+               "seconds": round(time.time() - t0, 1), **{f"val_{k}": v for k, v in val.items()}}
+        history.append(row)
+        log(json.dumps(row))
+        if val["loss"] < best:
+            best = val["loss"]
+            save_checkpoint(model, out / "best.safetensors", {**meta, "epoch": epoch, "val": val})
+        save_resume(resume, model, opt, sched, epoch, history, best)
+        atomic_write(out / "history.json", json.dumps(history, indent=1).encode())
+        plot_history(history, out / "loss_curve.png")
+    return out / "best.safetensors"

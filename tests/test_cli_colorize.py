@@ -1,0 +1,270 @@
+"""`framecolor colorize` end to end on CPU with a small untrained checkpoint: what a user sees on disk."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from framecolor.cli import main
+from framecolor.config import ColorizerConfig
+from framecolor.images import encode_image, read_image
+from framecolor.models.registry import BUNDLED_DIR, COLORIZERS, build_model, save_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def basic_ckpt(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("model") / "basic.safetensors"
+    return str(save_checkpoint(build_model(ColorizerConfig(name="basic-cnn", embedder=None)), path))
+
+
+@pytest.fixture(scope="module")
+def fusion_ckpt(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("model") / "fusion.safetensors"
+    return str(save_checkpoint(build_model(ColorizerConfig()), path))
+
+
+def run(ckpt: str, *args: str) -> int:
+    return main(["colorize", *map(str, args), "--model", ckpt, "--size", "64", "--no-progress"])
+
+
+def _hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _lightness(arr: np.ndarray) -> np.ndarray:
+    """uint8/uint16 (H, W, 3|4) RGB -> L* in [0, 100]."""
+    from skimage.color import rgb2lab
+    return rgb2lab(arr[..., :3] / np.iinfo(arr.dtype).max)[..., 0]
+
+
+def _read(path: Path) -> np.ndarray:
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert arr is not None, f"{path} was not written"
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return arr
+
+
+def test_fusion_model_keeps_size_and_sharpness(tmp_path, fusion_ckpt, chelsea):
+    src = tmp_path / "cat.png"
+    Image.fromarray(chelsea).save(src)
+    assert run(fusion_ckpt, src) == 0
+    out = _read(tmp_path / "cat_color.png")
+    assert out.shape == chelsea.shape  # full size, although the model ran at 64 px
+    # the full-resolution L* of the input is kept: fine detail survives
+    assert np.abs(_lightness(out) - _lightness(chelsea)).mean() < 1.0
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".tif", ".webp", ".bmp"])
+def test_grey_input_in_every_format(tmp_path, basic_ckpt, camera, suffix):
+    src = tmp_path / f"scan{suffix}"
+    small = camera[::4, ::3]  # (128, 171): not a multiple of 8
+    src.write_bytes(encode_image(np.dstack([small] * 3), suffix))
+    assert run(basic_ckpt, src) == 0
+    out = read_image(tmp_path / f"scan_color{suffix}")
+    assert out.rgb.shape == small.shape + (3,)
+
+
+def test_colour_input_is_made_grey_first(tmp_path, basic_ckpt, chelsea):
+    from skimage.color import lab2rgb, rgb2lab
+    lab = rgb2lab(chelsea)
+    lab[..., 1:] = 0
+    grey = np.round(lab2rgb(lab) * 255).astype(np.uint8)
+    Image.fromarray(chelsea).save(tmp_path / "colour.png")
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    assert run(basic_ckpt, tmp_path / "colour.png", tmp_path / "grey.png") == 0
+    a, b = _read(tmp_path / "colour_color.png"), _read(tmp_path / "grey_color.png")
+    assert np.abs(a.astype(int) - b).mean() < 1.0  # the original colours never leak into the result
+
+
+def test_alpha_is_kept(tmp_path, basic_ckpt):
+    rgba = np.zeros((40, 56, 4), np.uint8)
+    rgba[..., :3] = np.linspace(0, 255, 56, dtype=np.uint8)[None, :, None]
+    rgba[..., 3] = np.linspace(0, 255, 40, dtype=np.uint8)[:, None]
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "logo.png")
+    assert run(basic_ckpt, tmp_path / "logo.png") == 0
+    out = _read(tmp_path / "logo_color.png")
+    assert out.shape == rgba.shape and np.array_equal(out[..., 3], rgba[..., 3])
+
+
+def test_16_bit_png_in_16_bit_out(tmp_path, basic_ckpt):
+    ramp = np.linspace(0, 65535, 48 * 64).reshape(48, 64).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    assert run(basic_ckpt, tmp_path / "deep.png") == 0
+    out = _read(tmp_path / "deep_color.png")
+    assert out.dtype == np.uint16 and out.shape == (48, 64, 3)
+    assert len(np.unique(out[..., 1])) > 256  # more levels than 8 bits can hold
+
+
+def test_exif_rotated_jpeg_gives_upright_output(tmp_path, basic_ckpt):
+    upright = np.zeros((80, 48), np.uint8)
+    upright[:20, :12] = 255  # bright top-left corner
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90).save(tmp_path / "phone.jpg", exif=exif)
+    assert run(basic_ckpt, tmp_path / "phone.jpg") == 0
+    L = _lightness(_read(tmp_path / "phone_color.jpg"))
+    assert L.shape == upright.shape
+    assert L[:20, :12].mean() > 90 and L[40:, 24:].mean() < 10
+
+
+def test_side_by_side_shows_before_and_after(tmp_path, basic_ckpt, camera):
+    Image.fromarray(camera[:96, :128]).save(tmp_path / "g.png")
+    assert run(basic_ckpt, tmp_path / "g.png", "--side-by-side", "-o", tmp_path / "out") == 0
+    out = _read(tmp_path / "out" / "g_color.png")
+    assert out.shape == (96, 256, 3)
+    assert np.abs(out[:, :128].astype(int) - camera[:96, :128, None]).max() <= 1  # left: the input
+
+
+def test_folder_layout_is_kept_under_output(tmp_path, basic_ckpt, camera):
+    (tmp_path / "in" / "1950s").mkdir(parents=True)
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "in" / "a.jpg")
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "in" / "1950s" / "b.png")
+    assert run(basic_ckpt, tmp_path / "in", "-o", tmp_path / "out") == 0
+    assert (tmp_path / "out" / "a_color.jpg").is_file()
+    assert (tmp_path / "out" / "1950s" / "b_color.png").is_file()
+
+
+# ---- bad inputs: one-line error naming the file, the rest still done, non-zero exit, inputs untouched ----
+
+@pytest.fixture
+def mixed_folder(tmp_path, chelsea, camera) -> Path:
+    folder = tmp_path / "box"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(chelsea).save(folder / "good.jpg")
+    Image.fromarray(camera[:64, :96]).save(folder / "sub" / "good2.png")
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "fake.jpg").write_text("this is a text file with an image name\n")
+    data = encode_image(chelsea, ".jpg")
+    (folder / "cut.jpg").write_bytes(data[: len(data) // 2])
+    (folder / "readme.txt").write_text("not an image, and not named like one\n")
+    return folder
+
+
+def _errors(capsys) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+
+
+def _hashes(folder: Path) -> dict[Path, str]:
+    return {p: _hash(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_mixed_folder_reports_each_bad_file_and_does_the_rest(mixed_folder, basic_ckpt, capsys, tmp_path):
+    before = _hashes(mixed_folder)
+    assert run(basic_ckpt, mixed_folder, "-o", tmp_path / "out") == 1
+    errors = _errors(capsys)
+    assert len(errors) == 3
+    for name, why in [("empty.png", "empty"), ("fake.jpg", "not an image"), ("cut.jpg", "")]:
+        assert any(name in e and why in e for e in errors), (name, errors)
+    assert (tmp_path / "out" / "good_color.jpg").is_file()
+    assert (tmp_path / "out" / "sub" / "good2_color.png").is_file()
+    assert _hashes(mixed_folder) == before  # inputs never modified
+    assert not list((tmp_path / "out").rglob(".*"))  # no half-written temporary files left
+
+
+@pytest.mark.parametrize("name, why", [("empty.png", "empty"), ("fake.jpg", "not an image"),
+                                       ("cut.jpg", "cut.jpg"), ("readme.txt", "not an image")])
+def test_single_bad_file_given_by_name(mixed_folder, basic_ckpt, capsys, name, why):
+    assert run(basic_ckpt, mixed_folder / name, mixed_folder / "good.jpg") == 1
+    errors = _errors(capsys)
+    assert len(errors) == 1 and name in errors[0] and why in errors[0]
+    assert (mixed_folder / "good_color.jpg").is_file()
+
+
+def test_missing_input_is_reported(tmp_path, basic_ckpt, capsys, camera):
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "ok.png")
+    assert run(basic_ckpt, tmp_path / "nope.jpg", tmp_path / "ok.png") == 1
+    assert any("nope.jpg" in e for e in _errors(capsys))
+    assert (tmp_path / "ok_color.png").is_file()
+
+
+def test_unwritable_output_folder(tmp_path, basic_ckpt, capsys, camera):
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "a.png")
+    Image.fromarray(camera[64:128, :64]).save(tmp_path / "b.png")
+    if os.geteuid() == 0:  # root ignores permissions: a path below a regular file cannot be written either
+        (tmp_path / "somefile.txt").write_text("x")
+        out = tmp_path / "somefile.txt" / "sub"
+    else:
+        out = tmp_path / "locked"
+        out.mkdir()
+        out.chmod(0o500)
+    try:
+        assert run(basic_ckpt, tmp_path / "a.png", tmp_path / "b.png", "-o", out) == 1
+    finally:
+        if out.name == "locked":
+            out.chmod(0o700)
+    errors = _errors(capsys)
+    assert len(errors) == 2 and all("cannot write" in e for e in errors)
+    assert any("a_color.png" in e for e in errors) and any("b_color.png" in e for e in errors)
+
+
+def test_output_equal_to_input_is_refused(tmp_path, basic_ckpt, capsys, camera):
+    src = tmp_path / "photo.png"
+    Image.fromarray(camera[:64, :64]).save(src)
+    before = _hash(src)
+    assert run(basic_ckpt, src, "-o", src) == 1
+    errors = _errors(capsys)
+    assert len(errors) == 1 and "photo.png" in errors[0] and "input" in errors[0]
+    assert _hash(src) == before
+
+
+def test_output_of_one_input_never_overwrites_another_input(tmp_path, basic_ckpt, capsys, camera):
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "a.png")
+    Image.fromarray(camera[64:128, :64]).save(tmp_path / "a_color.png")  # a user's file, given as input
+    before = _hash(tmp_path / "a_color.png")
+    assert run(basic_ckpt, tmp_path / "a.png", tmp_path / "a_color.png") == 1
+    assert _hash(tmp_path / "a_color.png") == before
+    errors = _errors(capsys)
+    assert len(errors) == 1 and "a_color.png" in errors[0]
+    assert (tmp_path / "a_color_color.png").is_file()
+
+
+def test_two_inputs_with_one_output_name(tmp_path, basic_ckpt, capsys, camera):
+    for d in ("x", "y"):
+        (tmp_path / d).mkdir()
+        Image.fromarray(camera[:64, :64]).save(tmp_path / d / "same.png")
+    assert run(basic_ckpt, tmp_path / "x" / "same.png", tmp_path / "y" / "same.png", "-o", tmp_path / "out") == 1
+    errors = _errors(capsys)
+    assert len(errors) == 1 and str(tmp_path / "y" / "same.png") in errors[0]
+    assert (tmp_path / "out" / "same_color.png").is_file()
+
+
+def test_bad_model_is_one_line_and_exit_2(tmp_path, capsys, camera):
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "a.png")
+    assert run(str(tmp_path / "nothing.safetensors"), tmp_path / "a.png") == 2
+    errors = _errors(capsys)
+    assert len(errors) == 1 and "nothing.safetensors" in errors[0]
+
+
+def test_console_entry_point(tmp_path, basic_ckpt, camera):
+    """`python -m framecolor` as a user runs it: stderr carries the errors, exit code 1 when any failed."""
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "a.png")
+    (tmp_path / "b.png").write_bytes(b"")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "framecolor", "colorize", str(tmp_path), "--model", basic_ckpt,
+                           "--size", "64", "--no-progress"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1
+    assert "b.png" in proc.stderr and "Traceback" not in proc.stderr
+    assert (tmp_path / "a_color.png").is_file()
+
+
+@pytest.mark.skipif(not (BUNDLED_DIR / COLORIZERS["koala-effnet-lite0"]).is_file(),
+                    reason="shipped fusion weights are not in this checkout yet")
+def test_default_model_colours_the_bundled_sample(tmp_path):
+    samples = sorted((ROOT / "samples").glob("*.jpg"))
+    assert samples, "samples/ holds the README's demo image"
+    out = tmp_path / "demo.png"
+    assert main(["colorize", str(samples[0]), "-o", str(out), "--no-progress"]) == 0
+    arr = _read(out)
+    assert arr.shape[:2] == _read(samples[0]).shape[:2]
+    from framecolor.metrics import colorfulness
+    assert colorfulness(arr / 255.0) > 5  # visibly coloured, not grey

@@ -1,0 +1,108 @@
+"""The model is exactly the thesis's Table 4.1: stage shapes, parameter counts, a frozen classifier."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from framecolor.config import ColorizerConfig
+from framecolor.inference import ImageColorizer
+from framecolor.models.registry import build_model, load_checkpoint, save_checkpoint
+
+# Parameter count by hand from Table 4.1 (3x3 conv: 9*cin*cout + cout; 1x1 conv: cin*cout + cout):
+#   encoder  1->64 s2: 640        64->128: 73,856     128->128 s2: 147,584   128->256: 295,168
+#            256->256 s2: 590,080 256->512: 1,180,160 512->512: 2,359,808    512->256: 1,179,904
+#            total 5,827,200
+#   fusion   1x1 (256+1000)->256: 1256*256 + 256 = 321,792
+#   decoder  256->128: 295,040    128->64: 73,792     64->64: 36,928         64->32: 18,464   32->2: 578
+#            total 424,802 (upsampling layers have no parameters)
+#   fusion model 5,827,200 + 321,792 + 424,802 = 6,573,794;  basic CNN 5,827,200 + 424,802 = 6,252,002
+FUSION_PARAMS = 6_573_794
+BASIC_PARAMS = 6_252_002
+
+
+def _trainable(model) -> int:
+    return sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and not n.startswith("embedder."))
+
+
+@pytest.fixture(scope="module")
+def fusion():
+    return build_model(ColorizerConfig(), pretrained_embedder=False).eval()
+
+
+@pytest.fixture(scope="module")
+def basic():
+    return build_model(ColorizerConfig(name="basic-cnn", embedder=None)).eval()
+
+
+def test_parameter_counts_match_table_4_1(fusion, basic):
+    assert _trainable(fusion) == FUSION_PARAMS
+    assert _trainable(basic) == BASIC_PARAMS
+    assert sum(p.numel() for p in fusion.parameters() if p.requires_grad) == FUSION_PARAMS  # embedder frozen
+
+
+def _stage_shapes(seq: torch.nn.Sequential, x: torch.Tensor) -> list[tuple[int, ...]]:
+    shapes = []
+    for layer in seq:
+        x = layer(x)
+        shapes.append(tuple(x.shape[1:]))
+    return shapes
+
+
+@torch.no_grad()
+def test_every_stage_shape_for_256_input(fusion):
+    L = torch.rand(1, 1, 256, 256) * 100
+    enc = _stage_shapes(fusion.encoder, torch.zeros(1, 1, 256, 256))
+    assert enc == [(64, 128, 128), (128, 128, 128), (128, 64, 64), (256, 64, 64),
+                   (256, 32, 32), (512, 32, 32), (512, 32, 32), (256, 32, 32)]
+    emb = fusion.embed(L)
+    assert emb.shape == (1, 1000)
+    assert torch.allclose(emb.sum(-1), torch.ones(1), atol=1e-4)  # softmax class probabilities
+    fused = fusion.features(L)
+    assert fused.shape == (1, 256, 32, 32)  # (256 + 1000) -> conv 1x1 -> 256 at H/8
+    dec = _stage_shapes(fusion.decoder, fused)
+    assert dec == [(128, 32, 32), (128, 64, 64), (64, 64, 64), (64, 64, 64), (64, 128, 128),
+                   (32, 128, 128), (2, 128, 128), (2, 256, 256)]
+    out = fusion(L)
+    assert out.shape == (1, 2, 256, 256) and out.abs().max() <= 1  # tanh a*b*/128
+
+
+@torch.no_grad()
+def test_basic_cnn_has_no_classifier_and_same_output(basic):
+    assert basic.embedder is None and basic.fusion is None
+    assert basic(torch.rand(2, 1, 64, 96) * 100).shape == (2, 2, 64, 96)
+
+
+def test_sizes_not_multiple_of_8_are_refused(basic):
+    with pytest.raises(ValueError, match="multiples of 8"):
+        basic(torch.zeros(1, 1, 60, 64))
+
+
+def test_embedder_is_frozen_during_training():
+    model = build_model(ColorizerConfig(), pretrained_embedder=False).train()
+    before = {k: v.clone() for k, v in model.embedder.state_dict().items()}
+    assert not model.embedder.backbone.training  # batch-norm statistics stay put
+    out = model(torch.rand(2, 1, 64, 64) * 100)
+    out.square().mean().backward()
+    assert all(p.grad is None for p in model.embedder.parameters())
+    assert model.encoder[0][0].weight.grad is not None
+    after = model.embedder.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_checkpoint_round_trip_keeps_predictions(tmp_path, basic):
+    path = save_checkpoint(basic, tmp_path / "m.safetensors")
+    again = load_checkpoint(path)
+    L = torch.rand(1, 1, 64, 64) * 100
+    with torch.no_grad():
+        assert torch.equal(basic(L), again(L))
+    assert path.stat().st_size < 50e6  # shipped weights must stay under 50 MB
+
+
+def test_chroma_gain_scales_predicted_colour(basic):
+    L = torch.rand(1, 1, 64, 64) * 100
+    plain = ImageColorizer(basic, torch.device("cpu"), chroma_gain=1.0).predict_ab(L)
+    vivid = ImageColorizer(basic, torch.device("cpu"), chroma_gain=2.0).predict_ab(L)
+    assert plain.abs().max() > 0
+    assert torch.allclose(vivid, 2 * plain, atol=1e-5)
+    with torch.no_grad():
+        assert torch.allclose(plain, basic(L) * 128, atol=1e-4)  # default gain is the exact inverse of ab/128
