@@ -29,7 +29,7 @@ from .models.registry import DEFAULT_MODEL
 from .temporal_flow import FlowCarry, SceneCuts
 from .video.probe import VideoError, VideoInfo, probe
 from .video.reader import Frame, TruncatedWarning, read_frames
-from .video.writer import ChunkWriter, EncodeSettings, assemble, container_format, pick_codec
+from .video.writer import ChunkWriter, EncodeSettings, assemble, check_container, container_format, pick_codec
 
 TEMPORAL_MODES = ("none", "flow", "lstm")
 _SRGB_LINEAR = srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255).float()
@@ -405,6 +405,7 @@ def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, p
             backend: str = "auto", queue_size: int = 4) -> Path:
     """Colorize `info.path` into `dst` (resuming from committed chunks) and remux the result."""
     fmt_codec = pick_codec(job.encode, container_format(dst))
+    check_container(dst, fmt_codec, info)
     batch = max(1, engine.batch_size)
     chunk = -(-job.chunk_frames // batch) * batch
     colorizer = StreamColorizer(engine, job.temporal, job.cut_threshold)
@@ -450,7 +451,11 @@ def _finish(info: VideoInfo, dst: Path, store: ChunkStore, job: VideoJob) -> Non
     _warn_if_short(info, store, job)
     tmp = temp_path_beside(dst)
     try:
-        assemble(tmp, store.paths(), info, job.start, job.end, info.rotation)
+        try:
+            assemble(tmp, store.paths(), info, job.start, job.end, info.rotation)
+        except VideoError:
+            store.remove()  # the chunks cannot go into this container; nothing to resume
+            raise
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dst)
     finally:

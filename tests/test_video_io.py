@@ -101,3 +101,10 @@ def test_ffmpeg_cli_fallback_reads_the_same_frames(tmp_path):
     b = list(read_frames(info, backend="ffmpeg"))
     assert [f.pts for f in a] == [f.pts for f in b]
     assert all(np.array_equal(x.rgb, y.rgb) for x, y in zip(a, b))
+
+
+def test_container_that_cannot_hold_the_audio_fails_before_any_work(tmp_path, engine):
+    src = vc.make_clip(tmp_path / "talk.mp4", n=6, audio=True)
+    with pytest.raises(VideoError, match="cannot hold the source's aac audio"):
+        _run(src, tmp_path / "talk.webm", engine)
+    assert _left_behind(tmp_path, "talk.webm") == []

@@ -47,6 +47,25 @@ def pick_codec(settings: EncodeSettings, fmt: str) -> str:
     return codec
 
 
+def check_container(dst: str | os.PathLike, codec: str, info: VideoInfo) -> None:
+    """Fail before any work when the output container cannot hold the video codec or the audio."""
+    import io
+
+    import av
+
+    fmt = container_format(dst)
+    with av.open(io.BytesIO(), "w", format=fmt) as probe_out:
+        supported = probe_out.supported_codecs
+    video = av.codec.Codec(codec, "w").canonical_name
+    if video not in supported and codec not in supported:
+        raise VideoError(f"{dst}: a .{fmt} file cannot hold {codec} video; pick another --codec or extension")
+    with av.open(str(info.path)) as src:
+        bad = sorted({a.codec_context.name for a in src.streams.audio} - supported)
+    if bad:
+        raise VideoError(f"{dst}: a {Path(dst).suffix} file cannot hold the source's {', '.join(bad)} audio "
+                         "(copied untouched); use .mkv or .mp4")
+
+
 def _codec_options(codec: str, settings: EncodeSettings) -> dict[str, str]:
     crf, preset = str(settings.crf), settings.preset
     return {"libx264": {"crf": crf, "preset": preset}, "libx265": {"crf": crf, "preset": preset, "x265-params": "log-level=error"},
@@ -182,6 +201,6 @@ def assemble(dst: Path, chunks: list[Path], info: VideoInfo, start: float = 0.0,
                 streams.append(_audio_packets(src, amap, origin, start > 0, None if end is None else info.start_time + end))
             for p in heapq.merge(*streams, key=_sort_key):
                 out.mux(p)
-    except av.error.FFmpegError as e:
+    except (av.error.FFmpegError, ValueError) as e:
         raise VideoError(f"{dst}: cannot write the {fmt} container ({e}); "
                          "the codecs may not fit it: try .mkv") from None
