@@ -175,6 +175,14 @@ def _audio_packets(src, out_streams: dict, origin: float, start_cut: bool, end: 
         return  # truncated source: keep the audio read so far
 
 
+def _mux_options(fmt: str, info: VideoInfo) -> dict[str, str]:
+    """MP4/MOV: movie timescale = the video's, so the edit list and duration are not cut to ms."""
+    tb = info.time_base
+    if fmt in ("mp4", "mov") and tb.numerator == 1 and tb.denominator <= 1_000_000:
+        return {"movie_timescale": str(tb.denominator)}
+    return {}
+
+
 def _sort_key(p) -> float:
     return float((p.dts if p.dts is not None else p.pts) * p.time_base)
 
@@ -188,7 +196,7 @@ def assemble(dst: Path, chunks: list[Path], info: VideoInfo, start: float = 0.0,
     origin = info.start_time + start
     try:
         with ExitStack() as stack:
-            out = stack.enter_context(av.open(str(dst), "w", format=fmt))
+            out = stack.enter_context(av.open(str(dst), "w", format=fmt, options=_mux_options(fmt, info)))
             first = stack.enter_context(av.open(str(chunks[0])))
             vout = out.add_stream_from_template(first.streams.video[0])
             vout.time_base = info.time_base  # exact source timestamps (the chunks' own are in the index)
