@@ -40,7 +40,7 @@ def test_real_sample_keeps_frame_count_rate_and_duration(tmp_path, engine):
     out = _run(SAMPLE, tmp_path / "colour.mp4", engine)
     src, dst = probe(SAMPLE), probe(out)
     assert (dst.frames, dst.fps, dst.width, dst.height) == (src.frames, src.fps, src.width, src.height) == (60, 30, 704, 576)
-    assert dst.duration == pytest.approx(src.duration, abs=1e-3)
+    assert dst.duration == pytest.approx(src.duration, abs=1e-6)
     assert vc.decoded(out)[0] == vc.decoded(SAMPLE)[0]
     assert _left_behind(tmp_path, ".colour") == []  # no work folder or temp file left
 
