@@ -108,3 +108,13 @@ def test_container_that_cannot_hold_the_audio_fails_before_any_work(tmp_path, en
     with pytest.raises(VideoError, match="cannot hold the source's aac audio"):
         _run(src, tmp_path / "talk.webm", engine)
     assert _left_behind(tmp_path, "talk.webm") == []
+
+
+def test_start_seeks_and_gives_the_same_frames_as_decoding_from_the_top(tmp_path):
+    src = vc.make_clip(tmp_path / "c.mp4", n=48, fps=24)
+    info = probe(src)
+    everything = list(read_frames(info))
+    window = list(read_frames(info, start=1.0, end=1.5))
+    offset = round(1.0 / info.time_base)
+    assert [f.pts + offset for f in window] == [f.pts for f in everything[24:36]]
+    assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(window, everything[24:36]))

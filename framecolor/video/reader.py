@@ -40,7 +40,8 @@ def read_frames(info: VideoInfo, start: float = 0.0, end: float | None = None,
     origin = origin_pts(info, start)
     stop = None if end is None else origin_pts(info, end)
     resume = None if after_pts is None else after_pts + origin
-    raw = _pyav_frames(info, resume) if _use_pyav(backend) else _ffmpeg_frames(info, start, end)
+    seek = resume if resume is not None else (origin if start > 0 else None)
+    raw = _pyav_frames(info, seek) if _use_pyav(backend) else _ffmpeg_frames(info, start, end)
     index = first_index
     for pts, dur, rgb in _with_durations(raw, info):
         if pts < origin - _half_frame(info) or (resume is not None and pts <= resume):
