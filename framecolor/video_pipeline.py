@@ -32,6 +32,7 @@ from .video.reader import Frame, TruncatedWarning, read_frames
 from .video.writer import ChunkWriter, EncodeSettings, assemble, check_container, container_format, pick_codec
 
 TEMPORAL_MODES = ("none", "flow", "lstm")
+LSTM_MODEL = "koala-effnet-lite0-lstm"
 _SRGB_LINEAR = srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255).float()
 _Y_ROW = torch.tensor([0.212671, 0.715160, 0.072169])
 
@@ -464,7 +465,7 @@ def _finish(info: VideoInfo, dst: Path, store: ChunkStore, job: VideoJob) -> Non
 
 
 def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | os.PathLike = DEFAULT_MODEL, *,
-                   colorizer: ImageColorizer | None = None, temporal: str = "none", size: int = 256,
+                   colorizer: ImageColorizer | None = None, temporal: str = "flow", size: int = 256,
                    batch_size: int = 8, device: str = "auto", precision: str | None = None,
                    chroma_gain: float | None = None, codec: str | None = None, crf: int = 18,
                    preset: str = "medium", start: float = 0.0, end: float | None = None,
@@ -482,13 +483,13 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | 
     _check_range(info, job)
     if temporal not in TEMPORAL_MODES:
         raise ValueError(f"--temporal must be one of {', '.join(TEMPORAL_MODES)}, got {temporal!r}")
+    if temporal == "lstm" and str(model) == DEFAULT_MODEL:
+        model = LSTM_MODEL  # the shipped image model with its trained temporal head
     engine = colorizer or load_colorizer(model, device, size, precision, chroma_gain, batch_size)
     return run_job(info, dst, engine, job, progress, backend)
 
 
 # ---------------------------------------------------------------- command line
-
-LSTM_MODEL = "koala-effnet-lite0-lstm"
 
 
 def _print_warnings() -> None:
@@ -505,9 +506,8 @@ def run_cli_video(args) -> int:
     import sys
 
     _print_warnings()
-    model = LSTM_MODEL if args.temporal == "lstm" and args.model == DEFAULT_MODEL else args.model
     try:
-        out = colorize_video(args.input, args.output, model, temporal=args.temporal, size=args.size,
+        out = colorize_video(args.input, args.output, args.model, temporal=args.temporal, size=args.size,
                              batch_size=args.batch_size, device=args.device, precision=args.precision,
                              chroma_gain=args.chroma_gain, codec=args.codec, crf=args.crf, preset=args.preset,
                              start=args.start, end=args.end, side_by_side=args.side_by_side,
