@@ -118,3 +118,16 @@ def test_start_seeks_and_gives_the_same_frames_as_decoding_from_the_top(tmp_path
     offset = round(1.0 / info.time_base)
     assert [f.pts + offset for f in window] == [f.pts for f in everything[24:36]]
     assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(window, everything[24:36]))
+
+
+@pytest.mark.gpu
+def test_cuda_pipeline_keeps_frames_and_is_close_to_cpu(tmp_path, engine):
+    from framecolor.inference import ImageColorizer
+
+    cuda = ImageColorizer(engine.model.to("cuda"), torch.device("cuda"), size=32, precision="bf16", batch_size=4)
+    out = _run(SAMPLE, tmp_path / "gpu.mp4", cuda, temporal="flow")
+    engine.model.to("cpu")
+    ref = _run(SAMPLE, tmp_path / "cpu.mp4", engine, temporal="flow")
+    (t1, f1), (t2, f2) = vc.decoded(out), vc.decoded(ref)
+    assert t1 == t2 and len(f1) == 60
+    assert np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(f1, f2)]) < 3.0
