@@ -49,13 +49,15 @@ def score(frames: Sequence[np.ndarray], truth: Sequence[np.ndarray] | None, gray
     return out
 
 
-def evaluate_clip(path: str | os.PathLike, engines: dict[str, ImageColorizer], max_frames: int = 90) -> dict:
+def evaluate_clip(path: str | os.PathLike, engines: dict[str, ImageColorizer], max_frames: int = 90,
+                  flow_strength: float = 0.85) -> dict:
     """{mode: metrics} for one clip, plus "ground truth"; `engines` maps a temporal mode to its model."""
     truth = load_clip(path, max_frames)
     grays = _grays(truth)
     result = {"ground truth": score(truth, None, grays)}
     for mode, engine in engines.items():
-        out = list(colorize_frames(truth, StreamColorizer(engine, mode), engine.batch_size))
+        colorizer = StreamColorizer(engine, mode, flow_strength=flow_strength)
+        out = list(colorize_frames(truth, colorizer, engine.batch_size))
         result[mode] = score(out, truth, grays)
     return result
 
@@ -109,9 +111,10 @@ def run_cli_evaluate(args) -> int:
     per_clip = {}
     for clip in args.clips:
         print(f"evaluating {clip}", file=sys.stderr)
-        per_clip[str(clip)] = evaluate_clip(clip, engines, args.max_frames)
+        per_clip[str(clip)] = evaluate_clip(clip, engines, args.max_frames, args.flow_strength)
     summary = summarize(per_clip)
     report = {"model": str(args.model), "lstm_model": str(args.lstm_model), "size": args.size,
+              "flow_strength": args.flow_strength,
               "max_frames": args.max_frames, "skipped": skipped, "summary": summary, "clips": per_clip}
     Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(summary)

@@ -47,6 +47,7 @@ class VideoJob:
     side_by_side: bool = False
     chunk_frames: int = 240  # rounded up to a multiple of the batch size
     cut_threshold: float = 0.4
+    flow_strength: float = 0.85  # weight of the carried colour where the flow is reliable
     encode: EncodeSettings = field(default_factory=EncodeSettings)
 
 
@@ -76,13 +77,14 @@ class StreamColorizer:
     full-resolution L* of each frame. Scene cuts reset the flow carry and the LSTM state.
     """
 
-    def __init__(self, engine: ImageColorizer, temporal: str = "none", cut_threshold: float = 0.4):
+    def __init__(self, engine: ImageColorizer, temporal: str = "none", cut_threshold: float = 0.4,
+                 flow_strength: float = 0.85):
         if temporal not in TEMPORAL_MODES:
             raise ValueError(f"--temporal must be one of {', '.join(TEMPORAL_MODES)}, got {temporal!r}")
         if temporal == "lstm" and engine.model.temporal is None:
             raise ValueError("--temporal lstm needs a model with a temporal head (e.g. koala-effnet-lite0-lstm)")
         self.engine, self.temporal = engine, temporal
-        self.cuts, self.flow = SceneCuts(cut_threshold), FlowCarry()
+        self.cuts, self.flow = SceneCuts(cut_threshold), FlowCarry(flow_strength)
         self.lstm_state = None
 
     def __call__(self, rgbs: list[np.ndarray]) -> np.ndarray:
@@ -409,7 +411,7 @@ def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, p
     check_container(dst, fmt_codec, info)
     batch = max(1, engine.batch_size)
     chunk = -(-job.chunk_frames // batch) * batch
-    colorizer = StreamColorizer(engine, job.temporal, job.cut_threshold)
+    colorizer = StreamColorizer(engine, job.temporal, job.cut_threshold, job.flow_strength)
     store = ChunkStore(dst, resume_key(info.path, job, engine))
     colorizer.load(store.state())
     frames = read_frames(info, job.start, job.end, store.last_pts, store.frames_done, backend)
@@ -470,7 +472,7 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | 
                    chroma_gain: float | None = None, codec: str | None = None, crf: int = 18,
                    preset: str = "medium", start: float = 0.0, end: float | None = None,
                    side_by_side: bool = False, chunk_frames: int = 240, progress: bool = True,
-                   backend: str = "auto") -> Path:
+                   backend: str = "auto", flow_strength: float = 0.85, cut_threshold: float = 0.4) -> Path:
     """Colorize a video file into `dst` (container from its extension), keeping rate, timestamps,
     size, aspect, rotation and the audio packets. Rerun after an interruption to resume.
 
@@ -479,7 +481,8 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | 
     src, dst = Path(src), Path(dst)
     _check_paths(src, dst)
     info = probe(src)
-    job = VideoJob(temporal, start, end, side_by_side, chunk_frames, encode=EncodeSettings(codec, crf, preset))
+    job = VideoJob(temporal, start, end, side_by_side, chunk_frames, cut_threshold, flow_strength,
+                   EncodeSettings(codec, crf, preset))
     _check_range(info, job)
     if temporal not in TEMPORAL_MODES:
         raise ValueError(f"--temporal must be one of {', '.join(TEMPORAL_MODES)}, got {temporal!r}")
@@ -511,7 +514,8 @@ def run_cli_video(args) -> int:
                              batch_size=args.batch_size, device=args.device, precision=args.precision,
                              chroma_gain=args.chroma_gain, codec=args.codec, crf=args.crf, preset=args.preset,
                              start=args.start, end=args.end, side_by_side=args.side_by_side,
-                             chunk_frames=args.chunk_frames, progress=not args.no_progress)
+                             chunk_frames=args.chunk_frames, progress=not args.no_progress,
+                             flow_strength=args.flow_strength, cut_threshold=args.cut_threshold)
     except VideoError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
