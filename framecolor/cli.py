@@ -130,6 +130,69 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parser_convert(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("convert", help="Keras colorizer (.h5/.keras) <-> framecolor checkpoint (needs the keras extra)")
+    p.add_argument("src", help="a Keras colorizer file (.h5, .keras), or a framecolor checkpoint (.safetensors or name)")
+    p.add_argument("-o", "--output", required=True,
+                   help="OUT.safetensors (from Keras; a .json config is written beside it) or OUT.keras / OUT.h5")
+    p.add_argument("--name", default=None, help="model name stored in the checkpoint's config (default: file stem)")
+    p.add_argument("--embedder", default="inception_resnet_v2",
+                   help="classifier the Keras fusion model was trained with (default: the thesis's inception_resnet_v2)")
+    p.add_argument("--l-input", choices=["raw", "normalized"], default=None,
+                   help="what the Keras model's encoder was fed: raw L* 0..100 (the thesis's scripts; default for files "
+                        "without framecolor's l_norm layer) or normalized L/50 - 1")
+    p.add_argument("--style", choices=["framecolor", "thesis"], default="framecolor",
+                   help="Keras export only: framecolor (exact, any size) or thesis "
+                        "(padding='same', unscaled L*, fixed --size)")
+    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
+                   help="Keras export only: fixed input size (the thesis style needs one; default: working size)")
+    return p
+
+
+def _needs_keras(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn a missing keras extra into a one-line error instead of a traceback."""
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except ImportError as e:
+            hint = "" if "framecolor[keras]" in str(e) else "; install the keras extra: pip install 'framecolor[keras]'"
+            print(f"error: {e}{hint}", file=sys.stderr)
+            return 2
+    return wrapped
+
+
+@_needs_keras
+def _run_convert(args: argparse.Namespace) -> int:
+    from .keras.convert import KERAS_SUFFIXES, checkpoint_to_keras_file, keras_file_to_checkpoint
+
+    if args.src.endswith(KERAS_SUFFIXES):
+        out, notes = keras_file_to_checkpoint(args.src, args.output, args.name, args.embedder, args.l_input)
+    else:
+        out, notes = checkpoint_to_keras_file(args.src, args.output, args.style,
+                                              tuple(args.size) if args.size else None)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _parser_convert_backbone(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("convert-backbone",
+                       help="Keras InceptionResNetV2 weights (.h5) -> inception_resnet_v2 embedder weights (.safetensors)")
+    p.add_argument("src", help="e.g. inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5")
+    p.add_argument("-o", "--output", required=True, help="OUT.safetensors, for --embedder-weights")
+    return p
+
+
+@_needs_keras
+def _run_convert_backbone(args: argparse.Namespace) -> int:
+    from .keras.backbone import convert_backbone
+
+    out = convert_backbone(args.src, args.output)
+    print(f"wrote {out}; use it with --embedder-weights {out}", file=sys.stderr)
+    return 0
+
+
 def _parser_video(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("video", help="colorize a film (audio, timing and metadata kept; resumable)")
     p.add_argument("input", help="video file")
@@ -181,6 +244,8 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "colorize": (_parser_colorize, _run_colorize),
     "train": (_parser_train, _run_train),
     "evaluate": (_parser_evaluate, _run_evaluate),
+    "convert": (_parser_convert, _run_convert),
+    "convert-backbone": (_parser_convert_backbone, _run_convert_backbone),
     "video": (_parser_video, _run_video),
     "evaluate-video": (_parser_evaluate_video, _run_evaluate_video),
 }

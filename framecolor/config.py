@@ -11,6 +11,11 @@ THESIS_ENCODER: tuple[tuple[int, int], ...] = (
 )
 # Decoder: ints are 3x3 conv + ReLU, "up" is a x2 nearest upsampling; the last conv is the tanh a*b* head.
 THESIS_DECODER: tuple[int | str, ...] = (128, "up", 64, 64, "up", 32, 2, "up")
+# How stride-2 convs pad: "symmetric" one zero pixel on every side (PyTorch), "tf_same" TensorFlow's
+# padding="same" (the odd pixel goes bottom/right: models trained in Keras, as the thesis's were).
+PADDINGS: tuple[str, ...] = ("symmetric", "tf_same")
+# What the encoder is fed: "normalized" L/50 - 1, "raw" L* in 0..100 (the thesis's Keras scripts).
+L_INPUTS: tuple[str, ...] = ("normalized", "raw")
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,14 @@ class ColorizerConfig:
     temporal: TemporalConfig | None = None
     working_size: int = 256  # short side the model runs at; sides rounded to a multiple of 8
     chroma_gain: float = 1.0  # 1.0 = exact inverse of the ab/128 target scaling; the thesis used 2.0
+    padding: str = "symmetric"  # one of PADDINGS
+    l_input: str = "normalized"  # one of L_INPUTS
+
+    def __post_init__(self) -> None:
+        for key, allowed in (("padding", PADDINGS), ("l_input", L_INPUTS)):
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"colorizer config {key}={getattr(self, key)!r}; expected one of "
+                                 f"{', '.join(map(repr, allowed))}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

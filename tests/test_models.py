@@ -106,3 +106,61 @@ def test_chroma_gain_scales_predicted_colour(basic):
     assert torch.allclose(vivid, 2 * plain, atol=1e-5)
     with torch.no_grad():
         assert torch.allclose(plain, basic(L) * 128, atol=1e-4)  # default gain is the exact inverse of ab/128
+
+
+# ------------------------------------------------- padding and l_input: models trained in Keras
+
+def test_config_json_without_padding_or_l_input_loads_with_todays_defaults(tmp_path, basic):
+    """Checkpoints written before these keys existed load unchanged."""
+    import json
+
+    path = save_checkpoint(basic, tmp_path / "m.safetensors")
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    del meta["config"]["padding"], meta["config"]["l_input"]
+    meta_path.write_text(json.dumps(meta))
+    again = load_checkpoint(path)
+    assert (again.config.padding, again.config.l_input) == ("symmetric", "normalized")
+    L = torch.rand(1, 1, 64, 64) * 100
+    with torch.no_grad():
+        assert torch.equal(basic(L), again(L))
+
+
+def test_bad_padding_or_l_input_is_refused_clearly(tmp_path, basic):
+    import json
+
+    from framecolor.models.embedders import WeightsError
+
+    with pytest.raises(ValueError, match=r"padding='same'; expected one of 'symmetric', 'tf_same'"):
+        ColorizerConfig(padding="same")
+    path = save_checkpoint(basic, tmp_path / "m.safetensors")
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta["config"]["l_input"] = "unscaled"
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(WeightsError, match=r"m.json: .*l_input='unscaled'; expected one of 'normalized', 'raw'"):
+        load_checkpoint(path)
+
+
+def test_tf_same_pads_stride_2_convs_bottom_right_with_the_same_weights():
+    from framecolor.models.encoder import Encoder
+
+    torch.manual_seed(0)
+    spec = ((8, 2), (8, 1))
+    ours, tf = Encoder(spec), Encoder(spec, padding="tf_same")
+    assert ours.state_dict().keys() == tf.state_dict().keys()  # a checkpoint fits either
+    tf.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 1, 16, 24)
+    conv = ours[0][0]
+    expected = torch.relu(torch.nn.functional.conv2d(torch.nn.functional.pad(x, (0, 1, 0, 1)), conv.weight,
+                                                     conv.bias, stride=2))
+    with torch.no_grad():
+        assert torch.equal(tf[0](x), expected)
+        assert not torch.allclose(ours[0](x), expected)
+
+
+def test_raw_l_input_feeds_the_encoder_unscaled_l(basic):
+    raw = build_model(basic.config.replace(l_input="raw"))
+    raw.load_state_dict(basic.state_dict())
+    L = torch.rand(1, 1, 64, 64)
+    with torch.no_grad():  # the normalised model sees L/50 - 1: give it 50 (L + 1) and it sees L
+        assert torch.allclose(raw(L), basic(50 * (L + 1)), atol=1e-6)

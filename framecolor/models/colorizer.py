@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..color import normalize_l
-from ..config import ColorizerConfig
+from ..config import L_INPUTS, ColorizerConfig
 from ..layers import FusionLayer
 from .decoder import Decoder
 from .encoder import Encoder
@@ -17,19 +17,24 @@ class Colorizer(nn.Module):
 
     Input  L: (B, 1, H, W), L* in [0, 100], H and W multiples of 8.
     Output  : (B, 2, H, W), a*b*/128 in [-1, 1].
+    The encoder sees L/50 - 1 (l_input="normalized") or L* as it is (l_input="raw", Keras-trained models).
     """
 
     def __init__(self, encoder: Encoder, decoder: Decoder, fusion: FusionLayer | None = None,
-                 embedder: nn.Module | None = None, temporal: TemporalHead | None = None):
+                 embedder: nn.Module | None = None, temporal: TemporalHead | None = None,
+                 l_input: str = "normalized"):
         super().__init__()
         if (fusion is None) != (embedder is None):
             raise ValueError("fusion and embedder go together: give both or neither")
+        if l_input not in L_INPUTS:
+            raise ValueError(f"l_input={l_input!r}; expected one of {', '.join(map(repr, L_INPUTS))}")
         self.encoder, self.fusion, self.decoder = encoder, fusion, decoder
         self.embedder, self.temporal = embedder, temporal
+        self.l_input = l_input
 
     @classmethod
     def from_config(cls, config: ColorizerConfig, embedder: nn.Module | None = None) -> "Colorizer":
-        encoder = Encoder(config.encoder)
+        encoder = Encoder(config.encoder, padding=config.padding)
         fusion = None
         if config.embedder is not None:
             if embedder is None:
@@ -39,7 +44,7 @@ class Colorizer(nn.Module):
         temporal = None
         if config.temporal is not None:
             temporal = TemporalHead(width, config.temporal.hidden_channels, config.temporal.kernel_size)
-        model = cls(encoder, Decoder(config.decoder, width), fusion, embedder, temporal)
+        model = cls(encoder, Decoder(config.decoder, width), fusion, embedder, temporal, config.l_input)
         model.config = config
         return model
 
@@ -53,7 +58,7 @@ class Colorizer(nn.Module):
     def features(self, L: torch.Tensor, embedding: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 1, H, W) L* -> (B, C, H/8, W/8) fused bottleneck."""
         _check_size(L)
-        feats = self.encoder(normalize_l(L))
+        feats = self.encoder(L if self.l_input == "raw" else normalize_l(L))
         if self.fusion is None:
             return feats
         if embedding is None:

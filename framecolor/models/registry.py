@@ -75,7 +75,10 @@ def load_checkpoint(name_or_path: str | os.PathLike, embedder_weights: str | Non
     meta = read_meta(path)
     if meta.get("sha256") and sha256_file(path) != meta["sha256"]:
         raise WeightsError(f"{path}: sha256 does not match {sidecar(path).name}; the file is corrupt or was changed")
-    config = ColorizerConfig.from_dict(meta["config"])
+    try:
+        config = ColorizerConfig.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise WeightsError(f"{sidecar(path)}: bad colorizer config ({e.__class__.__name__}: {e})") from e
     embedder = None
     if config.embedder is not None:
         embedder = build_embedder(config.embedder, embedder_weights, pretrained=pretrained_embedder)
