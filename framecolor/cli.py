@@ -193,6 +193,52 @@ def _run_convert_backbone(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parser_video(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("video", help="colorize a film (audio, timing and metadata kept; resumable)")
+    p.add_argument("input", help="video file")
+    p.add_argument("-o", "--output", required=True, help="output video; the container follows the extension")
+    p.add_argument("--temporal", choices=["none", "flow", "lstm"], default="flow",
+                   help="none: per frame; flow: carry colour along optical flow; lstm: the model's ConvLSTM")
+    p.add_argument("--codec", default=None, help="video encoder (default libx264; libvpx-vp9 for .webm)")
+    p.add_argument("--crf", type=int, default=18, help="constant rate factor (lower = better quality)")
+    p.add_argument("--preset", default="medium", help="encoder preset (x264/x265: ultrafast ... veryslow)")
+    p.add_argument("--start", type=float, default=0.0, help="start time in seconds")
+    p.add_argument("--end", type=float, default=None, help="end time in seconds")
+    p.add_argument("--side-by-side", action="store_true", help="write grey|colour frames side by side")
+    p.add_argument("--chunk-frames", type=int, default=240, help="frames per resumable chunk")
+    p.add_argument("--flow-strength", type=float, default=0.85, help="flow: weight of the carried colour (0-1)")
+    p.add_argument("--cut-threshold", type=float, default=0.4,
+                   help="scene cut when the luminance histograms of two frames differ by more (0-1)")
+    p.add_argument("--no-progress", action="store_true")
+    _add_common_model_args(p)
+    return p
+
+
+def _run_video(args: argparse.Namespace) -> int:
+    from .video_pipeline import run_cli_video
+
+    return run_cli_video(args)
+
+
+def _parser_evaluate_video(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("evaluate-video", help="score temporal modes on colour clips made grey")
+    p.add_argument("clips", nargs="+", help="colour video files")
+    p.add_argument("--temporal", default="none,flow,lstm", help="comma-separated modes to compare")
+    p.add_argument("--max-frames", type=int, default=90, help="frames per clip (from the start)")
+    p.add_argument("--lstm-model", default="koala-effnet-lite0-lstm", help="model with a temporal head for lstm")
+    p.add_argument("--flow-strength", type=float, default=0.85, help="flow: weight of the carried colour (0-1)")
+    p.add_argument("--json", default="video_eval.json", help="where to write the JSON results")
+    p.add_argument("--markdown", default=None, help="where to write the Markdown table (default: printed)")
+    _add_common_model_args(p)
+    return p
+
+
+def _run_evaluate_video(args: argparse.Namespace) -> int:
+    from .video_eval import run_cli_evaluate
+
+    return run_cli_evaluate(args)
+
+
 # name -> (parser builder, runner). Each subcommand adds one line here.
 COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "colorize": (_parser_colorize, _run_colorize),
@@ -200,6 +246,8 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "evaluate": (_parser_evaluate, _run_evaluate),
     "convert": (_parser_convert, _run_convert),
     "convert-backbone": (_parser_convert_backbone, _run_convert_backbone),
+    "video": (_parser_video, _run_video),
+    "evaluate-video": (_parser_evaluate_video, _run_evaluate_video),
 }
 
 

@@ -1,0 +1,124 @@
+"""`framecolor evaluate-video`: colour clips made grey, colorized per temporal mode, scored.
+
+Reports PSNR, SSIM, colourfulness, CDC and warp error for each mode, and CDC, colourfulness and
+warp error for the ground-truth clip itself (its PSNR/SSIM against itself are not meaningful).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import metrics
+from .inference import ImageColorizer
+from .video.probe import probe
+from .video.reader import read_frames
+from .video_pipeline import StreamColorizer, colorize_frames
+
+COLUMNS = ("psnr", "ssim", "colorfulness", "cdc", "warp_error")
+
+
+def load_clip(path: str | os.PathLike, max_frames: int) -> list[np.ndarray]:
+    """First `max_frames` frames of a clip as (H, W, 3) uint8 RGB (a bounded, in-memory slice)."""
+    frames = []
+    for f in read_frames(probe(path)):
+        frames.append(f.rgb)
+        if len(frames) == max_frames:
+            break
+    return frames
+
+
+def _grays(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+    import cv2
+
+    return [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+
+
+def score(frames: Sequence[np.ndarray], truth: Sequence[np.ndarray] | None, grays: Sequence[np.ndarray]) -> dict:
+    """Video metrics of uint8 RGB `frames`; PSNR/SSIM only against a different `truth`."""
+    fl = [f.astype(np.float32) / 255 for f in frames]
+    out = {"colorfulness": float(np.mean([metrics.colorfulness(f) for f in fl])),
+           "cdc": metrics.cdc(fl), "warp_error": metrics.warp_error(fl, grays)}
+    if truth is not None:
+        tl = [t.astype(np.float32) / 255 for t in truth]
+        out["psnr"] = float(np.mean([metrics.psnr(a, b) for a, b in zip(fl, tl)]))
+        out["ssim"] = float(np.mean([metrics.ssim(a, b) for a, b in zip(fl, tl)]))
+    return out
+
+
+def evaluate_clip(path: str | os.PathLike, engines: dict[str, ImageColorizer], max_frames: int = 90,
+                  flow_strength: float = 0.85) -> dict:
+    """{mode: metrics} for one clip, plus "ground truth"; `engines` maps a temporal mode to its model."""
+    truth = load_clip(path, max_frames)
+    grays = _grays(truth)
+    result = {"ground truth": score(truth, None, grays)}
+    for mode, engine in engines.items():
+        colorizer = StreamColorizer(engine, mode, flow_strength=flow_strength)
+        out = list(colorize_frames(truth, colorizer, engine.batch_size))
+        result[mode] = score(out, truth, grays)
+    return result
+
+
+def summarize(per_clip: dict[str, dict]) -> dict[str, dict]:
+    """Mean of each metric over clips, per mode."""
+    modes = next(iter(per_clip.values())).keys()
+    return {m: {k: float(np.mean([c[m][k] for c in per_clip.values() if k in c[m]]))
+                for k in COLUMNS if any(k in c[m] for c in per_clip.values())} for m in modes}
+
+
+def markdown(summary: dict[str, dict]) -> str:
+    """Markdown table: one row per mode, CDC also as a ratio to `none` and to the ground truth."""
+    head = "| mode | PSNR (dB) | SSIM | colourfulness | CDC | CDC / none | CDC / truth | warp error |"
+    rows = [head, "|" + "---|" * 8]
+    gt, none = summary.get("ground truth", {}).get("cdc"), summary.get("none", {}).get("cdc")
+    for mode, m in summary.items():
+        cell = lambda k, fmt: format(m[k], fmt) if k in m else "-"  # noqa: E731
+        ratio = lambda ref: f"{m['cdc'] / ref:.2f}" if ref else "-"  # noqa: E731
+        rows.append(f"| {mode} | {cell('psnr', '.2f')} | {cell('ssim', '.4f')} | {cell('colorfulness', '.1f')} | "
+                    f"{cell('cdc', '.5f')} | {ratio(none)} | {ratio(gt)} | {cell('warp_error', '.5f')} |")
+    return "\n".join(rows) + "\n"
+
+
+def _engines(args, modes: list[str]) -> tuple[dict[str, ImageColorizer], dict[str, str]]:
+    from .inference import load_colorizer
+    from .models.embedders import WeightsError
+
+    load = lambda name: load_colorizer(name, args.device, args.size, args.precision, args.chroma_gain,  # noqa: E731
+                                       args.batch_size, args.embedder_weights)
+    engines, skipped = {}, {}
+    base = load(args.model) if set(modes) - {"lstm"} else None
+    for mode in modes:
+        if mode != "lstm":
+            engines[mode] = base
+            continue
+        try:
+            engines[mode] = base if base is not None and base.model.temporal is not None else load(args.lstm_model)
+        except WeightsError as e:
+            skipped[mode] = str(e)
+    return engines, skipped
+
+
+def run_cli_evaluate(args) -> int:
+    import sys
+
+    modes = [m.strip() for m in args.temporal.split(",") if m.strip()]
+    engines, skipped = _engines(args, modes)
+    for mode, why in skipped.items():
+        print(f"warning: skipping {mode}: {why}", file=sys.stderr)
+    per_clip = {}
+    for clip in args.clips:
+        print(f"evaluating {clip}", file=sys.stderr)
+        per_clip[str(clip)] = evaluate_clip(clip, engines, args.max_frames, args.flow_strength)
+    summary = summarize(per_clip)
+    report = {"model": str(args.model), "lstm_model": str(args.lstm_model), "size": args.size,
+              "flow_strength": args.flow_strength,
+              "max_frames": args.max_frames, "skipped": skipped, "summary": summary, "clips": per_clip}
+    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(summary)
+    if args.markdown:
+        Path(args.markdown).write_text(table)
+    print(table)
+    return 0

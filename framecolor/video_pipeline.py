@@ -1,0 +1,543 @@
+"""Streaming video colorization: decode -> batch -> model -> encode -> flush, in three threads.
+
+Bounded queues join a decode thread, a colorize thread and the encoding (calling) thread, so the
+CPU codecs overlap with the model and memory does not grow with the length of the film. Output is
+encoded in chunks that are committed to a hidden work folder beside the output as they finish;
+rerunning the same command continues after the last finished chunk. The final file is remuxed from
+the chunks plus the source audio (packets copied) into a temporary file and renamed into place.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import shutil
+import threading
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .color import denormalize_ab, lab_to_rgb, srgb_to_linear
+from .inference import ImageColorizer, autocast, load_colorizer, working_shape
+from .models.registry import DEFAULT_MODEL
+from .temporal_flow import FlowCarry, SceneCuts
+from .video.probe import VideoError, VideoInfo, probe
+from .video.reader import Frame, TruncatedWarning, read_frames
+from .video.writer import ChunkWriter, EncodeSettings, assemble, check_container, container_format, pick_codec
+
+TEMPORAL_MODES = ("none", "flow", "lstm")
+LSTM_MODEL = "koala-effnet-lite0-lstm"
+_SRGB_LINEAR = srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255).float()
+_Y_ROW = torch.tensor([0.212671, 0.715160, 0.072169])
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """Everything about a video run except the model; part of the resume key."""
+
+    temporal: str = "none"
+    start: float = 0.0
+    end: float | None = None
+    side_by_side: bool = False
+    chunk_frames: int = 240  # rounded up to a multiple of the batch size
+    cut_threshold: float = 0.4
+    flow_strength: float = 0.85  # weight of the carried colour where the flow is reliable
+    encode: EncodeSettings = field(default_factory=EncodeSettings)
+
+
+# ---------------------------------------------------------------- colorizing a stream of batches
+
+def l_from_rgb8(rgb: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) uint8 sRGB -> (B, 1, H, W) L*: a 256-entry linearisation table and the Y row of
+    the RGB->XYZ matrix, the same numbers as color.rgb_to_lab at a fraction of its cost."""
+    lut = _SRGB_LINEAR.to(rgb.device)
+    lin = lut[rgb.long()]
+    y = (lin * _Y_ROW.to(rgb.device).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+    f = torch.where(y > 0.008856, y.clamp(min=0.008856) ** (1 / 3), 7.787 * y + 16 / 116)
+    return 116 * f - 16
+
+
+@dataclass
+class Prepared:
+    L: torch.Tensor  # (B, 1, H, W) full-resolution L* in [0, 100]
+    small: torch.Tensor  # (B, 1, h, w) working-size L*
+    gray: np.ndarray  # (B, h, w) uint8 working-size L* * 2.55, for flow and cut detection
+
+
+class StreamColorizer:
+    """Colorizes batches of RGB frames in order, carrying the temporal state between batches.
+
+    Frames are colorized from L* at the working size; a*b* are upsampled and merged with the
+    full-resolution L* of each frame. Scene cuts reset the flow carry and the LSTM state.
+    """
+
+    def __init__(self, engine: ImageColorizer, temporal: str = "none", cut_threshold: float = 0.4,
+                 flow_strength: float = 0.85):
+        if temporal not in TEMPORAL_MODES:
+            raise ValueError(f"--temporal must be one of {', '.join(TEMPORAL_MODES)}, got {temporal!r}")
+        if temporal == "lstm" and engine.model.temporal is None:
+            raise ValueError("--temporal lstm needs a model with a temporal head (e.g. koala-effnet-lite0-lstm)")
+        self.engine, self.temporal = engine, temporal
+        self.cuts, self.flow = SceneCuts(cut_threshold), FlowCarry(flow_strength)
+        self.lstm_state = None
+
+    def __call__(self, rgbs: list[np.ndarray]) -> np.ndarray:
+        """list of (H, W, 3) uint8 -> (B, H, W, 3) uint8 colorized (the three steps in one go)."""
+        prepared = self.prepare(rgbs)
+        return self.merge(prepared, self.predict(prepared))
+
+    @torch.no_grad()
+    def prepare(self, rgbs: list[np.ndarray]) -> "Prepared":
+        """Decode-thread step: full-resolution L*, working-size L*, and its uint8 copy for flow/cuts."""
+        L = self._full_l(rgbs)  # (B, 1, H, W) L* on the device
+        small = F.interpolate(L, size=working_shape(*L.shape[-2:], self.engine.size), mode="bilinear",
+                              antialias=True, align_corners=False)
+        gray = (small[:, 0] * 2.55).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+        return Prepared(L, small, gray)
+
+    @torch.no_grad()
+    def predict(self, p: "Prepared") -> torch.Tensor:
+        """Model-thread step, in frame order: (B, 2, h, w) a*b* at working size, temporally smoothed."""
+        cuts = [self.cuts(g) for g in p.gray]
+        ab = self._predict(p.small, cuts)
+        if self.temporal == "flow":
+            ab = self._carry(ab, p.gray, cuts)
+        return ab
+
+    @torch.no_grad()
+    def merge(self, p: "Prepared", ab: torch.Tensor) -> np.ndarray:
+        """Encode-thread step: upsample a*b*, merge with full-resolution L* -> (B, H, W, 3) uint8."""
+        L = p.L
+        ab = F.interpolate(ab.to(L.device), size=L.shape[-2:], mode="bilinear", align_corners=False)
+        rgb = lab_to_rgb(torch.cat((L, ab), dim=1)).clamp(0, 1).mul(255).round().to(torch.uint8)
+        return rgb.permute(0, 2, 3, 1).cpu().numpy()
+
+    def _full_l(self, rgbs: list[np.ndarray]) -> torch.Tensor:
+        x = torch.from_numpy(np.stack(rgbs))
+        dev = self.engine.device
+        if dev.type == "cuda":
+            x = x.pin_memory().to(dev, non_blocking=True)
+        return l_from_rgb8(x.permute(0, 3, 1, 2))
+
+    def _predict(self, small: torch.Tensor, cuts: list[bool]) -> torch.Tensor:
+        if self.temporal != "lstm":
+            return self.engine.predict_ab(small)
+        outs, bounds = [], [i for i, c in enumerate(cuts) if c] + [len(cuts)]
+        begin = 0
+        for stop in bounds:
+            if begin < stop:
+                outs.append(self._predict_lstm(small[begin:stop], reset=cuts[begin]))
+            begin = stop
+        return torch.cat(outs)
+
+    def _predict_lstm(self, small: torch.Tensor, reset: bool) -> torch.Tensor:
+        eng = self.engine
+        state = None if reset else self.lstm_state
+        with autocast(eng.device, eng.precision):
+            ab, self.lstm_state = eng.model.forward_clip(small[None].to(eng.device), state=state)
+        return denormalize_ab(ab[0].float(), eng.chroma_gain)
+
+    def _carry(self, ab: torch.Tensor, gray: np.ndarray, cuts: list[bool]) -> torch.Tensor:
+        ab_np = ab.float().cpu().numpy()
+        for i, cut in enumerate(cuts):
+            if cut:
+                self.flow.reset()
+            ab_np[i] = self.flow(gray[i], ab_np[i])
+        return torch.from_numpy(ab_np)
+
+    def state(self) -> dict[str, np.ndarray | torch.Tensor]:
+        """Everything carried between frames (saved with each chunk for resume). Cheap: references."""
+        out = {**self.cuts.state(), **self.flow.state()}
+        if self.lstm_state is not None:
+            out.update(lstm_h=self.lstm_state[0], lstm_c=self.lstm_state[1])  # tensors; saved as arrays
+        return out
+
+    def load(self, state: dict[str, np.ndarray]) -> None:
+        self.cuts.load(state)
+        self.flow.load(state)
+        if "lstm_h" in state:
+            dev = self.engine.device
+            self.lstm_state = (torch.from_numpy(state["lstm_h"]).to(dev), torch.from_numpy(state["lstm_c"]).to(dev))
+
+
+def colorize_frames(frames: Iterable[np.ndarray], colorizer: StreamColorizer, batch_size: int) -> Iterator[np.ndarray]:
+    """Synchronous helper: (H, W, 3) uint8 frames in, colorized frames out (evaluation, tests)."""
+    batch: list[np.ndarray] = []
+    for f in frames:
+        batch.append(f)
+        if len(batch) == batch_size:
+            yield from colorizer(batch)
+            batch = []
+    if batch:
+        yield from colorizer(batch)
+
+
+# ---------------------------------------------------------------- three threads, bounded queues
+
+_END = object()
+
+
+class _Stages:
+    """Run `produce` -> `transform` in two daemon threads feeding a bounded queue each; iterate the
+    results in the calling thread. An error in any thread stops the others and is re-raised."""
+
+    def __init__(self, produce: Iterable, transform: Callable, maxsize: int = 4):
+        self.stop, self.error = threading.Event(), None
+        self.q1, self.q2 = queue.Queue(maxsize), queue.Queue(maxsize)
+        self.threads = [threading.Thread(target=self._guard, args=(self._decode, produce), daemon=True),
+                        threading.Thread(target=self._guard, args=(self._colorize, transform), daemon=True)]
+
+    def _put(self, q: queue.Queue, item) -> None:
+        while not self.stop.is_set():
+            try:
+                return q.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def _get(self, q: queue.Queue):
+        while not self.stop.is_set() or not q.empty():
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                if self.error is not None:
+                    raise _Stopped from None
+        raise _Stopped
+
+    def _guard(self, fn, arg) -> None:
+        try:
+            fn(arg)
+        except _Stopped:
+            pass
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer thread
+            self.error = e
+            self.stop.set()
+
+    def _decode(self, produce: Iterable) -> None:
+        for item in produce:
+            self._put(self.q1, item)
+        self._put(self.q1, _END)
+
+    def _colorize(self, transform: Callable) -> None:
+        while (item := self._get(self.q1)) is not _END:
+            self._put(self.q2, (item, transform(item)))
+        self._put(self.q2, _END)
+
+    def __iter__(self):
+        for t in self.threads:
+            t.start()
+        try:
+            while True:
+                try:
+                    item = self._get(self.q2)
+                except _Stopped:
+                    break
+                if item is _END:
+                    break
+                yield item
+        finally:
+            self.stop.set()
+            for t in self.threads:
+                t.join()
+        if self.error is not None:
+            raise self.error
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _batches(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
+    batch: list[Frame] = []
+    for f in frames:
+        batch.append(f)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# ---------------------------------------------------------------- resumable chunk store
+
+class ChunkStore:
+    """Hidden work folder beside the output: chunk_NNNNN.mkv (+ .json packet index, + .npz temporal
+    state) and manifest.json, keyed by the input and the settings. Commits are atomic."""
+
+    def __init__(self, dst: Path, key: str):
+        self.dir, self.key = dst.parent / f".{dst.name}.framecolor", key
+        self.manifest = self.dir / "manifest.json"
+        self.chunks: list[dict] = self._load()
+
+    def _load(self) -> list[dict]:
+        if self.manifest.is_file():
+            data = json.loads(self.manifest.read_text())
+            if data.get("key") == self.key:
+                return data["chunks"]
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        return []
+
+    @property
+    def frames_done(self) -> int:
+        return sum(c["frames"] for c in self.chunks)
+
+    @property
+    def last_pts(self) -> int | None:
+        return self.chunks[-1]["last_pts"] if self.chunks else None
+
+    def next_path(self) -> Path:
+        return self.dir / f"chunk_{len(self.chunks):05d}.mkv"
+
+    def state(self) -> dict[str, np.ndarray]:
+        if not self.chunks:
+            return {}
+        with np.load(self.dir / self.chunks[-1]["state"], allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    def commit(self, path: Path, frames: int, last_pts: int, state: dict[str, np.ndarray]) -> None:
+        from .io import atomic_write
+
+        arrays = {k: v.float().cpu().numpy() if torch.is_tensor(v) else v for k, v in state.items()}
+        np.savez(path.with_suffix(".npz"), **arrays)
+        self.chunks.append({"file": path.name, "frames": frames, "last_pts": last_pts,
+                            "state": path.with_suffix(".npz").name})
+        atomic_write(self.manifest, json.dumps({"key": self.key, "chunks": self.chunks}).encode())
+
+    def paths(self) -> list[Path]:
+        return [self.dir / c["file"] for c in self.chunks]
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _file_fingerprint(path: Path, span: int = 1 << 20) -> str:
+    """sha256 of the size and the first and last MiB: cheap, and changes when the file does."""
+    h = hashlib.sha256(str(path.stat().st_size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(span))
+        f.seek(max(0, path.stat().st_size - span))
+        h.update(f.read(span))
+    return h.hexdigest()
+
+
+def _model_fingerprint(engine: ImageColorizer) -> str:
+    h = hashlib.sha256(json.dumps(engine.model.config.to_dict(), sort_keys=True, default=str).encode())
+    for name, t in engine.model.trainable_state_dict().items():
+        h.update(f"{name}:{float(t.float().sum()):.6e}".encode())
+    h.update(f"{engine.size}:{engine.precision}:{engine.chroma_gain}".encode())
+    return h.hexdigest()
+
+
+def resume_key(src: Path, job: VideoJob, engine: ImageColorizer) -> str:
+    parts = [_file_fingerprint(src), json.dumps(asdict(job), sort_keys=True), _model_fingerprint(engine)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- the job
+
+def _check_paths(src: Path, dst: Path) -> None:
+    from .io import same_file
+
+    container_format(dst)
+    if same_file(src, dst):
+        raise VideoError(f"{src}: output path is the input itself; refusing to overwrite it")
+
+
+def _check_range(info: VideoInfo, job: VideoJob) -> None:
+    if job.start < 0 or (job.end is not None and job.end <= job.start):
+        raise VideoError(f"{info.path}: bad time range --start {job.start} --end {job.end}")
+    if info.duration and job.start >= info.duration:
+        raise VideoError(f"{info.path}: --start {job.start} is past the end of the video ({info.duration:.2f} s)")
+
+
+def _encode_chunks(stages: Iterable, store: ChunkStore, make_writer: Callable[[Path], ChunkWriter],
+                   render: Callable, chunk_frames: int, bar) -> None:
+    """Encoding thread: render colorized batches, write them into chunk files, commit full chunks."""
+    writer, n, last = None, 0, None
+    try:
+        for (frames, prepared), (ab, state) in stages:
+            if writer is None:
+                path, writer = store.next_path(), make_writer(store.next_path())
+            for f, rgb in zip(frames, render(frames, prepared, ab)):
+                writer.write(rgb, f.pts, f.duration)
+                n, last = n + 1, f.pts
+            bar.update(len(frames))
+            if n >= chunk_frames:
+                writer.close()
+                store.commit(path, n, last, state)
+                writer, n = None, 0
+        if writer is not None:
+            writer.close()
+            store.commit(path, n, last, {})
+            writer = None
+    finally:
+        if writer is not None:
+            writer.abort()
+
+
+def _stage_fns(colorizer: StreamColorizer, side_by_side: bool) -> tuple[Callable, Callable, Callable]:
+    """(prepare: decode thread, predict: model thread, render: encode thread)."""
+    def prepare(batch: list[Frame]):
+        return batch, colorizer.prepare([f.rgb for f in batch])
+
+    def predict(item) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+        return colorizer.predict(item[1]), colorizer.state()
+
+    def render(frames: list[Frame], prepared: Prepared, ab: torch.Tensor) -> np.ndarray:
+        out = colorizer.merge(prepared, ab)
+        return np.concatenate([np.stack([f.rgb for f in frames]), out], axis=2) if side_by_side else out
+    return prepare, predict, render
+
+
+def _progress(info: VideoInfo, job: VideoJob, done: int, enabled: bool):
+    from tqdm import tqdm
+
+    total = info.frames_between(job.start, job.end) or None
+    return tqdm(total=total, initial=done, unit="frame", disable=not enabled, desc=info.path.name,
+                dynamic_ncols=True, smoothing=0.1)
+
+
+def steady_malloc(threshold: int = 1 << 20) -> None:
+    """glibc only: serve buffers over `threshold` bytes by mmap and give them back when freed.
+
+    glibc otherwise raises its mmap threshold as large frame buffers come and go, and keeps them in
+    fragmented heaps, so the resident size creeps up for minutes. No-op on other C libraries.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, threshold)  # M_MMAP_THRESHOLD; fixing it also turns off the dynamic raise
+    except (OSError, AttributeError):
+        pass
+
+
+def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, progress: bool = True,
+            backend: str = "auto", queue_size: int = 4) -> Path:
+    """Colorize `info.path` into `dst` (resuming from committed chunks) and remux the result."""
+    steady_malloc()
+    fmt_codec = pick_codec(job.encode, container_format(dst))
+    check_container(dst, fmt_codec, info)
+    batch = max(1, engine.batch_size)
+    chunk = -(-job.chunk_frames // batch) * batch
+    colorizer = StreamColorizer(engine, job.temporal, job.cut_threshold, job.flow_strength)
+    store = ChunkStore(dst, resume_key(info.path, job, engine))
+    colorizer.load(store.state())
+    frames = read_frames(info, job.start, job.end, store.last_pts, store.frames_done, backend)
+    width = info.width * (2 if job.side_by_side else 1)
+
+    def make_writer(path: Path) -> ChunkWriter:
+        return ChunkWriter(path, fmt_codec, job.encode, width, info.height, info.time_base, info.fps, info.sar)
+
+    prepare, predict, render = _stage_fns(colorizer, job.side_by_side)
+    stages = _Stages(map(prepare, _batches(frames, batch)), predict, queue_size)
+    with _progress(info, job, store.frames_done, progress) as bar:
+        _encode_chunks(stages, store, make_writer, render, chunk, bar)
+    _finish(info, dst, store, job)
+    return dst
+
+
+def _warn_if_short(info: VideoInfo, store: ChunkStore, job: VideoJob) -> None:
+    """The container promised more frames (or a longer duration) than could be decoded."""
+    if job.end is not None:
+        return
+    got = job.start + float((store.last_pts or 0) * info.time_base) + 1 / float(info.fps)
+    short_frames = job.start == 0 and info.frames and store.frames_done < info.frames - 1
+    if short_frames or got < info.duration - 2 / float(info.fps):
+        warnings.warn(f"{info.path}: the video ends at {got:.2f} s of a declared {info.duration:.2f} s; the "
+                      "file looks truncated, keeping what could be read", TruncatedWarning, stacklevel=3)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _finish(info: VideoInfo, dst: Path, store: ChunkStore, job: VideoJob) -> None:
+    from .io import temp_path_beside
+
+    if store.frames_done == 0:
+        store.remove()
+        raise VideoError(f"{info.path}: no frames between --start {job.start} and --end {job.end}")
+    _warn_if_short(info, store, job)
+    tmp = temp_path_beside(dst)
+    try:
+        try:
+            assemble(tmp, store.paths(), info, job.start, job.end, info.rotation)
+        except VideoError:
+            store.remove()  # the chunks cannot go into this container; nothing to resume
+            raise
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    store.remove()
+
+
+def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | os.PathLike = DEFAULT_MODEL, *,
+                   colorizer: ImageColorizer | None = None, temporal: str = "flow", size: int = 256,
+                   batch_size: int = 8, device: str = "auto", precision: str | None = None,
+                   chroma_gain: float | None = None, codec: str | None = None, crf: int = 18,
+                   preset: str = "medium", start: float = 0.0, end: float | None = None,
+                   side_by_side: bool = False, chunk_frames: int = 240, progress: bool = True,
+                   backend: str = "auto", flow_strength: float = 0.85, cut_threshold: float = 0.4) -> Path:
+    """Colorize a video file into `dst` (container from its extension), keeping rate, timestamps,
+    size, aspect, rotation and the audio packets. Rerun after an interruption to resume.
+
+    `colorizer` (from load_colorizer) overrides model/size/device/precision/chroma_gain/batch_size.
+    """
+    src, dst = Path(src), Path(dst)
+    _check_paths(src, dst)
+    info = probe(src)
+    job = VideoJob(temporal, start, end, side_by_side, chunk_frames, cut_threshold, flow_strength,
+                   EncodeSettings(codec, crf, preset))
+    _check_range(info, job)
+    if temporal not in TEMPORAL_MODES:
+        raise ValueError(f"--temporal must be one of {', '.join(TEMPORAL_MODES)}, got {temporal!r}")
+    if temporal == "lstm" and str(model) == DEFAULT_MODEL:
+        model = LSTM_MODEL  # the shipped image model with its trained temporal head
+    engine = colorizer or load_colorizer(model, device, size, precision, chroma_gain, batch_size)
+    return run_job(info, dst, engine, job, progress, backend)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _print_warnings() -> None:
+    import sys
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+
+
+def run_cli_video(args) -> int:
+    """`framecolor video`: arguments -> colorize_video, one-line errors, resumable interruption."""
+    import sys
+
+    _print_warnings()
+    try:
+        out = colorize_video(args.input, args.output, args.model, temporal=args.temporal, size=args.size,
+                             batch_size=args.batch_size, device=args.device, precision=args.precision,
+                             chroma_gain=args.chroma_gain, codec=args.codec, crf=args.crf, preset=args.preset,
+                             start=args.start, end=args.end, side_by_side=args.side_by_side,
+                             chunk_frames=args.chunk_frames, progress=not args.no_progress,
+                             flow_strength=args.flow_strength, cut_threshold=args.cut_threshold)
+    except VideoError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished chunks are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+    print(f"wrote {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,60 @@
+"""`framecolor video` and `framecolor evaluate-video` from the command line."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import video_clips as vc
+from framecolor.cli import main
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    from framecolor.config import ColorizerConfig, TemporalConfig
+    from framecolor.models.registry import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("models")
+    small = ColorizerConfig(name="basic-cnn", embedder=None)  # the thesis's basic CNN: quick to load
+    plain = save_checkpoint(build_model(small), folder / "plain.safetensors")
+    lstm = save_checkpoint(build_model(small.replace(temporal=TemporalConfig(hidden_channels=8))),
+                           folder / "lstm.safetensors")
+    return plain, lstm
+
+
+def test_video_command_writes_a_colour_film(tmp_path, checkpoint, capsys):
+    src = vc.make_clip(tmp_path / "old.mp4", n=12, grey=True, audio=True)
+    out = tmp_path / "new.mkv"
+    rc = main(["video", str(src), "-o", str(out), "--model", str(checkpoint[0]), "--size", "32",
+               "--temporal", "flow", "--crf", "23", "--preset", "ultrafast", "--no-progress", "--device", "cpu"])
+    assert rc == 0 and out.is_file()
+    assert len(vc.decoded(out)[1]) == 12 and vc.packet_hashes(out) == vc.packet_hashes(src)
+
+
+def test_video_command_bad_input_is_one_line(tmp_path, checkpoint, capsys):
+    bad = tmp_path / "letter.mp4"
+    bad.write_text("dear diary")
+    rc = main(["video", str(bad), "-o", str(tmp_path / "out.mp4"), "--model", str(checkpoint[0])])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error: ") and str(bad) in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_video_command_rejects_unknown_container(tmp_path, checkpoint, capsys):
+    src = vc.make_clip(tmp_path / "a.mp4", n=4)
+    rc = main(["video", str(src), "-o", str(tmp_path / "a.gifv"), "--model", str(checkpoint[0])])
+    assert rc == 2 and "unsupported output extension" in capsys.readouterr().err
+
+
+def test_evaluate_video_reports_every_mode_and_the_truth(tmp_path, checkpoint, capsys):
+    clip = vc.make_clip(tmp_path / "colour.mp4", n=10)
+    report, table = tmp_path / "r.json", tmp_path / "r.md"
+    rc = main(["evaluate-video", str(clip), "--model", str(checkpoint[0]), "--lstm-model", str(checkpoint[1]),
+               "--size", "32", "--max-frames", "8", "--json", str(report), "--markdown", str(table), "--device", "cpu"])
+    assert rc == 0
+    summary = json.loads(report.read_text())["summary"]
+    assert set(summary) == {"ground truth", "none", "flow", "lstm"}
+    assert {"psnr", "ssim", "colorfulness", "cdc", "warp_error"} <= set(summary["flow"])
+    assert "| ground truth |" in table.read_text() and "| lstm |" in table.read_text()
