@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import pickle
 from dataclasses import dataclass
@@ -94,12 +95,12 @@ def check_split(x: np.ndarray, y: np.ndarray, where: str, n: int | None = None) 
     return x, y.astype(np.int64)
 
 
-def read_idx_folder(folder: Path, name: str = "mnist") -> Dataset:
-    """The four standard IDX files (each gz or raw) in one folder."""
+def read_idx_folder(folder: Path, name: str = "mnist", expect: dict | None = SPLIT_SIZES) -> Dataset:
+    """The four standard IDX files (each gz or raw) in one folder; ``expect`` = images per split."""
     arrays = {}
     for split, (img, lab) in IDX_NAMES.items():
         x, y = (read_idx(_find_member(folder, stem)) for stem in (img, lab))
-        arrays[split] = check_split(x, y, f"{folder}/{img}", SPLIT_SIZES[split])
+        arrays[split] = check_split(x, y, f"{folder}/{img}", (expect or {}).get(split))
     return Dataset(name, *arrays["train"], *arrays["test"], source=str(folder))
 
 
@@ -110,7 +111,7 @@ def _find_member(folder: Path, stem: str) -> Path:
     raise DataError(f"{folder}: missing {stem}[.gz]")
 
 
-def read_npz(path: str | Path, name: str = "mnist") -> Dataset:
+def read_npz(path: str | Path, name: str = "mnist", expect: dict | None = SPLIT_SIZES) -> Dataset:
     """Keras's ``mnist.npz`` (x_train, y_train, x_test, y_test), read without pickle."""
     path = Path(path)
     try:
@@ -120,8 +121,8 @@ def read_npz(path: str | Path, name: str = "mnist") -> Dataset:
         raise DataError(f"{path}: no array {e} in it; expected Keras's mnist.npz") from e
     except (ValueError, OSError, EOFError) as e:
         raise DataError(f"{path}: not a readable .npz ({e}); delete it and fetch it again") from e
-    train = check_split(arrays["x_train"], arrays["y_train"], str(path), SPLIT_SIZES["train"])
-    test = check_split(arrays["x_test"], arrays["y_test"], str(path), SPLIT_SIZES["test"])
+    train = check_split(arrays["x_train"], arrays["y_train"], str(path), (expect or {}).get("train"))
+    test = check_split(arrays["x_test"], arrays["y_test"], str(path), (expect or {}).get("test"))
     return Dataset(name, *train, *test, source=str(path))
 
 
@@ -133,22 +134,29 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             return np._core.multiarray._reconstruct
         if module == "numpy" and name in ("ndarray", "dtype"):
             return getattr(np, name)
+        if (module, name) == ("_codecs", "encode"):  # how Python 3 pickles bytes at protocol 2
+            return _latin1_encode
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are allowed")
 
 
-def read_pickle(path: str | Path, name: str = "mnist") -> Dataset:
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    if encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"refusing codec {encoding!r}: only latin1 bytes are allowed")
+    return text.encode("latin1")
+
+
+def read_pickle(path: str | Path, name: str = "mnist", expect: dict | None = SPLIT_SIZES) -> Dataset:
     """Theano-style ``mnist.pkl.gz``: ((train), (valid), (test)) as 50k/10k/10k. Train = train + valid."""
     path = Path(path)
     raw = _open_maybe_gzip(path)
     try:
-        import io
         splits = _NumpyOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
         (tx, ty), (vx, vy), (sx, sy) = splits
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
         raise DataError(f"{path}: not a numpy-only MNIST pickle ({e}); delete it and run "
                         f"'{fetch_command(name)}'") from e
-    train = check_split(np.concatenate([tx, vx]), np.concatenate([ty, vy]), str(path), SPLIT_SIZES["train"])
-    test = check_split(sx, sy, str(path), SPLIT_SIZES["test"])
+    train = check_split(np.concatenate([tx, vx]), np.concatenate([ty, vy]), str(path), (expect or {}).get("train"))
+    test = check_split(sx, sy, str(path), (expect or {}).get("test"))
     return Dataset(name, *train, *test, source=str(path))
 
 
@@ -161,16 +169,17 @@ def candidates(dataset: str, root: Path) -> list[Path]:
     return found
 
 
-def load_dataset(dataset: str = "mnist", root: str | Path | None = None) -> Dataset:
+def load_dataset(dataset: str = "mnist", root: str | Path | None = None,
+                 expect: dict | None = SPLIT_SIZES) -> Dataset:
     """Load from the first of ``candidates`` that exists; a missing dataset names the command that fetches it."""
     if dataset not in DATASETS:
         raise DataError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     root = default_root() if root is None else Path(root)
     for path in candidates(dataset, root):
         if path.is_dir() and any(path.glob("t10k-labels-idx1-ubyte*")):
-            return read_idx_folder(path, dataset)
+            return read_idx_folder(path, dataset, expect)
         if path.is_file():
-            return (read_npz if path.suffix == ".npz" else read_pickle)(path, dataset)
+            return (read_npz if path.suffix == ".npz" else read_pickle)(path, dataset, expect)
     looked = ", ".join(str(p) for p in candidates(dataset, root))
     raise DataError(f"no {dataset} data found (looked in {looked}). Fetch it with:\n"
                     f"    {fetch_command(dataset, root)}\n"
