@@ -103,3 +103,29 @@ def test_train_cli_and_report_make_the_figures_and_table(tmp_path, data, monkeyp
     assert {"curves.png", "confusion_resnet10.png", "predictions_convnet10.png", "results.md"} <= made
     table = (tmp_path / "report" / "results.md").read_text()
     assert "| resnet10 |" in table and "| convnet10 |" in table
+
+
+def test_plain_net_gradients_at_init_spread_far_more_than_residual():
+    from classifiers.experiments import grad_norms_at_init
+
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 1, 28, 28), torch.arange(32) % 10
+    spread = {m: (lambda v: max(v) / min(v))(grad_norms_at_init(m, x, y, width=8))
+              for m in ("convnet34", "resnet34")}
+    assert len(grad_norms_at_init("resnet34", x, y, width=8)) == 34  # 33 convs on the main path + FC
+    assert spread["convnet34"] > 5 * spread["resnet34"]
+
+
+def test_thesis_style_loop_and_ours_both_time_an_epoch(tmp_path, data):
+    from classifiers.experiments import our_epoch, thesis_style_epoch
+    from classifiers.models import build_model
+    from classifiers.train import prepare
+
+    cfg = TrainConfig(**SMALL, subset=64, test_subset=64)
+    train, test = prepare(data, cfg)
+    for run in (lambda m, o: thesis_style_epoch(m, o, train, test, cfg),
+                lambda m, o: our_epoch(m, o, train, test, cfg, torch.device("cpu"))):
+        model = build_model(cfg.net())
+        before = [p.detach().clone() for p in model.parameters()]
+        assert run(model, torch.optim.SGD(model.parameters(), lr=0.01)) > 0
+        assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))  # it trained
