@@ -3,6 +3,7 @@ per-epoch curves, training error (the degradation plot), a confusion matrix and 
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ def plot_curves(runs: list[dict], path: Path, title: str) -> Path:
         ax.set(xlabel="epoch", title=name)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(title)
+    fig.suptitle(textwrap.fill(title, 120), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -60,7 +61,8 @@ def plot_training_error(runs: list[dict], path: Path, title: str) -> Path:
         d = r["config"]["model"].lstrip("resnetconv")
         ax.plot([h["epoch"] for h in r["history"]], [100 - h["train_acc"] for h in r["history"]],
                 color=colours[d], label=r["label"], **_style(r))
-    ax.set(xlabel="epoch", ylabel="training error (%)", yscale="log", title=title)
+    ax.set(xlabel="epoch", ylabel="training error (%)", yscale="log")
+    ax.set_title(textwrap.fill(title, 70), fontsize=9)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
