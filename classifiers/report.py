@@ -3,6 +3,7 @@ per-epoch curves, training error (the degradation plot), a confusion matrix and 
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from pathlib import Path
 
@@ -43,6 +44,8 @@ def plot_curves(runs: list[dict], path: Path, title: str) -> Path:
             ax.plot(epochs, [h[key] for h in r["history"]], label=r["label"], **_style(r))
         ax.set(xlabel="epoch", title=name)
         ax.grid(alpha=0.3)
+    if any(r["config"]["thesis_loss"] for r in runs):
+        axes[0].axhline(math.log(9 + math.e) - 1, ls=":", color="grey", label="thesis-loss floor (1.461)")
     axes[0].legend(fontsize=8)
     fig.suptitle(textwrap.fill(title, 120), fontsize=10)
     fig.tight_layout()
