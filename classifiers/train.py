@@ -1,0 +1,202 @@
+"""Training and evaluation: in-memory uint8 tensors, seeded per-epoch shuffles, exact resume at epoch
+boundaries, per-epoch metrics as CSV and JSON. Checkpoints are safetensors + JSON (no pickle)."""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from .config import NORMALISATION, TrainConfig
+from .data import Dataset, load_dataset
+from .models import Net, build_model, count_parameters
+
+CKPT, STATE, METRICS_JSON, METRICS_CSV, PREDS = (
+    "checkpoint.safetensors", "checkpoint.json", "metrics.json", "metrics.csv", "predictions.npz")
+N_SAMPLES = 64  # test images kept with the predictions for the report's grids
+
+
+@dataclass(frozen=True)
+class Split:
+    x: torch.Tensor  # (N, 1, 28, 28) uint8
+    y: torch.Tensor  # (N,) int64
+
+
+def seeded_subset(n_total: int, n: int, seed: int) -> np.ndarray:
+    """The first ``n`` of a seeded permutation, sorted; all indices when ``n`` is 0 or too big."""
+    if n <= 0 or n >= n_total:
+        return np.arange(n_total)
+    return np.sort(np.random.default_rng(seed).permutation(n_total)[:n])
+
+
+def prepare(ds: Dataset, cfg: TrainConfig) -> tuple[Split, Split]:
+    tr = seeded_subset(len(ds.train_y), cfg.subset, cfg.seed)
+    te = seeded_subset(len(ds.test_y), cfg.test_subset, cfg.seed)
+    as_split = lambda x, y: Split(torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(1), torch.from_numpy(y))
+    return as_split(ds.train_x[tr], ds.train_y[tr]), as_split(ds.test_x[te], ds.test_y[te])
+
+
+def normalise(xb: torch.Tensor, dataset: str) -> torch.Tensor:
+    """(B, 1, H, W) uint8 -> float32 standardised with the dataset's mean and std."""
+    mean, std = NORMALISATION[dataset]
+    return (xb.float() / 255.0 - mean) / std
+
+
+def objective(logits: torch.Tensor, y: torch.Tensor, thesis_loss: bool) -> torch.Tensor:
+    """Cross-entropy on logits; with ``thesis_loss``, cross_entropy applied to softmax probabilities
+    (the thesis's bug: the loss cannot go below about 1.461 and its gradients shrink)."""
+    if thesis_loss:
+        return F.cross_entropy(F.softmax(logits, dim=1), y)
+    return F.cross_entropy(logits, y)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffle of epoch ``epoch``: a function of (seed, epoch) only, so resuming is exact."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+
+def train_one_epoch(model: Net, opt: torch.optim.Optimizer, data: Split, cfg: TrainConfig, epoch: int,
+                    device: torch.device, progress: bool = True) -> dict:
+    """One pass in seeded order. Sums stay on the device; the host syncs once per epoch."""
+    model.train()
+    order, bs = epoch_order(len(data.y), cfg.seed, epoch), cfg.batch_size
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # objective, true CE, correct
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    start = time.perf_counter()
+    bar = tqdm(range(0, len(order), bs), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+               leave=False)
+    for i in bar:
+        idx = order[i:i + bs]
+        x = normalise(data.x[idx], cfg.dataset).to(device, non_blocking=True, memory_format=fmt)
+        y = data.y[idx].to(device, non_blocking=True)
+        logits = model(x)
+        loss = objective(logits, y, cfg.thesis_loss)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            ce = loss if not cfg.thesis_loss else F.cross_entropy(logits, y)
+            sums += torch.stack([loss * len(y), ce * len(y), (logits.argmax(1) == y).sum()]).double()
+    s = (sums / len(order)).tolist()
+    return {"train_loss": s[0], "train_ce": s[1], "train_acc": 100 * s[2],
+            "seconds": time.perf_counter() - start}
+
+
+@torch.inference_mode()
+def evaluate(model: Net, data: Split, cfg: TrainConfig, device: torch.device) -> tuple[dict, np.ndarray]:
+    """Test metrics and the predicted class of every test image."""
+    model.eval()
+    sums, preds = torch.zeros(3, dtype=torch.float64, device=device), []
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    for i in range(0, len(data.y), cfg.eval_batch_size):
+        x = normalise(data.x[i:i + cfg.eval_batch_size], cfg.dataset).to(device, memory_format=fmt)
+        y = data.y[i:i + cfg.eval_batch_size].to(device)
+        logits = model(x)
+        loss = objective(logits, y, cfg.thesis_loss)
+        ce = F.cross_entropy(logits, y)
+        preds.append(logits.argmax(1))
+        sums += torch.stack([loss * len(y), ce * len(y), (preds[-1] == y).sum()]).double()
+    s = (sums / len(data.y)).tolist()
+    return ({"test_loss": s[0], "test_ce": s[1], "test_acc": 100 * s[2]},
+            torch.cat(preds).cpu().numpy().astype(np.uint8))
+
+
+def save_checkpoint(out: Path, model: Net, opt: torch.optim.Optimizer, cfg: TrainConfig,
+                    history: list[dict]) -> None:
+    """Weights and optimizer buffers to safetensors, config and history to JSON; both written atomically."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for i, p in enumerate(opt.param_groups[0]["params"]):
+        buf = opt.state.get(p, {}).get("momentum_buffer")
+        if buf is not None:
+            tensors[f"opt.{i}.momentum_buffer"] = buf.detach().cpu().contiguous()
+    save_file(tensors, out / (CKPT + ".tmp"))
+    (out / (STATE + ".tmp")).write_text(json.dumps({"config": cfg.to_dict(), "history": history}, indent=1))
+    (out / (CKPT + ".tmp")).replace(out / CKPT)
+    (out / (STATE + ".tmp")).replace(out / STATE)
+
+
+def load_checkpoint(out: Path, model: Net, opt: torch.optim.Optimizer, cfg: TrainConfig) -> list[dict]:
+    """Restore weights and optimizer buffers; refuse a checkpoint made with other settings."""
+    state = json.loads((out / STATE).read_text())
+    saved = TrainConfig.from_dict(state["config"])
+    if saved.to_dict() | {"epochs": 0} != cfg.to_dict() | {"epochs": 0}:
+        diff = {k: (v, cfg.to_dict()[k]) for k, v in saved.to_dict().items() if v != cfg.to_dict()[k]}
+        raise ValueError(f"{out / STATE}: the run there used other settings {diff} (saved, asked); "
+                         "use another --out folder or the same settings")
+    tensors = load_file(out / CKPT)
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    for i, p in enumerate(opt.param_groups[0]["params"]):
+        if f"opt.{i}.momentum_buffer" in tensors:
+            opt.state[p]["momentum_buffer"] = tensors[f"opt.{i}.momentum_buffer"].to(p.device)
+    return state["history"]
+
+
+def write_metrics(out: Path, cfg: TrainConfig, history: list[dict], info: dict) -> None:
+    """metrics.json (config, parameters, device, per-epoch rows) and metrics.csv (the rows)."""
+    (out / METRICS_JSON).write_text(json.dumps({"config": cfg.to_dict(), **info, "history": history}, indent=1))
+    with (out / METRICS_CSV).open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(history[0]))
+        w.writeheader()
+        w.writerows(history)
+
+
+def save_predictions(out: Path, test: Split, preds: np.ndarray) -> None:
+    """All test labels and predictions, plus the first images and the first mistakes, for the report."""
+    y = test.y.numpy().astype(np.uint8)
+    wrong = np.flatnonzero(preds != y)[:N_SAMPLES]
+    first = np.arange(min(N_SAMPLES, len(y)))
+    np.savez_compressed(out / PREDS, labels=y, preds=preds, sample_idx=first, sample_x=test.x[first, 0].numpy(),
+                        wrong_idx=wrong, wrong_x=test.x[wrong, 0].numpy())
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def fit(cfg: TrainConfig, out: str | Path, dataset: Dataset | None = None, data_root: str | Path | None = None,
+        device: str = "auto", resume: bool = False, progress: bool = True, log=print) -> list[dict]:
+    """Train ``cfg`` into the run folder ``out`` (checkpoint each epoch); returns the per-epoch rows."""
+    out, dev = Path(out), pick_device(device)
+    out.mkdir(parents=True, exist_ok=True)
+    ds = dataset if dataset is not None else load_dataset(cfg.dataset, data_root)
+    train, test = prepare(ds, cfg)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.net()).to(dev, memory_format=torch.channels_last if cfg.channels_last
+                                      else torch.contiguous_format)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+    history = load_checkpoint(out, model, opt, cfg) if resume and (out / STATE).exists() else []
+    info = {"parameters": count_parameters(model), "device": _device_name(dev), "data_source": ds.source,
+            "threads": torch.get_num_threads(), "n_train": len(train.y), "n_test": len(test.y)}
+    preds = None
+    for epoch in range(len(history), cfg.epochs):
+        row = {"epoch": epoch + 1, **train_one_epoch(model, opt, train, cfg, epoch, dev, progress)}
+        t0 = time.perf_counter()
+        metrics, preds = evaluate(model, test, cfg, dev)
+        history.append(row | metrics | {"eval_seconds": time.perf_counter() - t0})
+        save_checkpoint(out, model, opt, cfg, history)
+        write_metrics(out, cfg, history, info)
+        log(_summary(cfg, history[-1]))
+    if preds is None and history:  # nothing left to train: re-evaluate for the predictions file
+        preds = evaluate(model, test, cfg, dev)[1]
+    if preds is not None:
+        save_predictions(out, test, preds)
+    return history
+
+
+def _device_name(dev: torch.device) -> str:
+    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+
+
+def _summary(cfg: TrainConfig, r: dict) -> str:
+    return (f"{cfg.model} epoch {r['epoch']}/{cfg.epochs}: train loss {r['train_loss']:.4f} "
+            f"acc {r['train_acc']:.2f}% | test loss {r['test_loss']:.4f} acc {r['test_acc']:.2f}% "
+            f"| {r['seconds']:.1f}s")

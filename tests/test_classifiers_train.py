@@ -1,0 +1,131 @@
+"""classifiers training: loss goes down, the same seed gives the same numbers, resume equals an
+uninterrupted run, the thesis loss floors near 1.46, and the report renders. Synthetic data, CPU, seconds."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from classifiers.cli import main
+from classifiers.config import TrainConfig
+from classifiers.data import Dataset
+from classifiers.train import CKPT, fit, objective
+
+SMALL = dict(model="resnet10", width=8, batch_size=32, eval_batch_size=64)
+
+
+def _synthetic(n_train: int = 256, n_test: int = 128) -> Dataset:
+    """Digit k = a bright 6x6 patch at one of ten places, on noise: learnable in an epoch or two."""
+    rng = np.random.default_rng(0)
+
+    def make(n):
+        y = rng.integers(0, 10, n)
+        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        for i, k in enumerate(y):
+            r, c = 2 + 12 * (k // 5), 2 + 5 * (k % 5)
+            x[i, r:r + 6, c:c + 6] = 255
+        return x, y.astype(np.int64)
+
+    return Dataset("mnist", *make(n_train), *make(n_test), source="synthetic")
+
+
+@pytest.fixture(scope="module")
+def data() -> Dataset:
+    torch.set_num_threads(1)
+    return _synthetic()
+
+
+def _fit(cfg, out, data, **kw):
+    return fit(cfg, out, dataset=data, device="cpu", progress=False, log=lambda s: None, **kw)
+
+
+def test_training_lowers_loss_and_beats_chance(tmp_path, data):
+    hist = _fit(TrainConfig(**SMALL, epochs=3, lr=0.05), tmp_path, data)
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert hist[-1]["test_acc"] > 50  # chance is 10%
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,train_loss") and len(rows) == 4
+    assert {"test_loss", "test_acc", "seconds"} <= set(json.loads((tmp_path / "metrics.json").read_text())
+                                                       ["history"][0])
+
+
+def test_same_seed_same_accuracy_other_seed_differs(tmp_path, data):
+    cfg = TrainConfig(**SMALL, epochs=1)
+    a, b = _fit(cfg, tmp_path / "a", data), _fit(cfg, tmp_path / "b", data)
+    c = _fit(TrainConfig(**SMALL, epochs=1, seed=2), tmp_path / "c", data)
+    assert a[-1]["test_acc"] == b[-1]["test_acc"] and a[-1]["test_loss"] == b[-1]["test_loss"]
+    assert c[-1]["train_loss"] != a[-1]["train_loss"]
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_resume_reproduces_an_uninterrupted_run(tmp_path, data, momentum):
+    cfg = TrainConfig(**SMALL, epochs=2, momentum=momentum)
+    whole = _fit(cfg, tmp_path / "whole", data)
+    _fit(TrainConfig(**SMALL, epochs=1, momentum=momentum), tmp_path / "cut", data)  # "interrupted" after 1
+    resumed = _fit(cfg, tmp_path / "cut", data, resume=True)
+    strip = lambda h: [{k: v for k, v in r.items() if "seconds" not in k} for r in h]
+    assert strip(resumed) == strip(whole)
+    w1, w2 = load_file(tmp_path / "whole" / CKPT), load_file(tmp_path / "cut" / CKPT)
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, data):
+    _fit(TrainConfig(**SMALL, epochs=1), tmp_path, data)
+    with pytest.raises(ValueError, match="other settings"):
+        _fit(TrainConfig(**SMALL, epochs=2, lr=0.1), tmp_path, data, resume=True)
+
+
+def test_thesis_loss_floors_near_1_461_and_correct_loss_does_not():
+    y = torch.arange(10)
+    perfect = torch.eye(10) * 50  # confident, correct logits
+    assert objective(perfect, y, thesis_loss=False).item() < 1e-6
+    floor = math.log(9 + math.e) - 1  # softmax output 1 on the right class, 0 elsewhere
+    assert objective(perfect, y, thesis_loss=True).item() == pytest.approx(floor, abs=1e-4)
+    assert floor == pytest.approx(1.4612, abs=1e-4)
+
+
+def test_train_cli_and_report_make_the_figures_and_table(tmp_path, data, monkeypatch):
+    import classifiers.train as train_mod
+
+    monkeypatch.setattr(train_mod, "load_dataset", lambda name, root=None: data)
+    runs = []
+    for model in ("resnet10", "convnet10"):
+        out = tmp_path / model
+        assert main(["train", "--model", model, "--width", "8", "--epochs", "1", "--batch-size", "64",
+                     "--out", str(out), "--no-progress", "--device", "cpu"]) == 0
+        runs.append(str(out))
+    assert main(["report", *runs, "--out", str(tmp_path / "report")]) == 0
+    made = {p.name for p in (tmp_path / "report").iterdir()}
+    assert {"curves.png", "confusion_resnet10.png", "predictions_convnet10.png", "results.md"} <= made
+    table = (tmp_path / "report" / "results.md").read_text()
+    assert "| resnet10 |" in table and "| convnet10 |" in table
+
+
+def test_plain_net_gradients_at_init_spread_far_more_than_residual():
+    from classifiers.experiments import grad_norms_at_init
+
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 1, 28, 28), torch.arange(32) % 10
+    spread = {m: (lambda v: max(v) / min(v))(grad_norms_at_init(m, x, y, width=8))
+              for m in ("convnet34", "resnet34")}
+    assert len(grad_norms_at_init("resnet34", x, y, width=8)) == 34  # 33 convs on the main path + FC
+    assert spread["convnet34"] > 5 * spread["resnet34"]
+
+
+def test_thesis_style_loop_and_ours_both_time_an_epoch(tmp_path, data):
+    from classifiers.experiments import our_epoch, thesis_style_epoch
+    from classifiers.models import build_model
+    from classifiers.train import prepare
+
+    cfg = TrainConfig(**SMALL, subset=64, test_subset=64)
+    train, test = prepare(data, cfg)
+    for run in (lambda m, o: thesis_style_epoch(m, o, train, test, cfg),
+                lambda m, o: our_epoch(m, o, train, test, cfg, torch.device("cpu"))):
+        model = build_model(cfg.net())
+        before = [p.detach().clone() for p in model.parameters()]
+        assert run(model, torch.optim.SGD(model.parameters(), lr=0.01)) > 0
+        assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))  # it trained
