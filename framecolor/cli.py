@@ -66,6 +66,7 @@ def _parser_train(sub) -> argparse.ArgumentParser:
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AVX-512 BF16 and on GPUs)")
     p.add_argument("--max-steps-per-epoch", type=int, default=None)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--init-from", default=None, help="start from this checkpoint's weights (fine-tuning)")
     p.add_argument("--cache", default=None, help="folder for the image shards and embeddings (default: OUTPUT/cache)")
     return p
 
@@ -82,8 +83,8 @@ def _run_train(args: argparse.Namespace) -> int:
     tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, crop=args.crop, lr=args.lr,
                        loss=args.loss, colorful_weight=args.colorful_weight, val_fraction=args.val_fraction,
                        seed=args.seed, bf16=args.bf16, max_steps_per_epoch=args.max_steps_per_epoch)
-    command = "framecolor " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    best = train(args.data, args.output, mcfg, tcfg, command=command, device=args.device, cache_dir=args.cache,
+    command = "framecolor " + " ".join(shlex.quote(a) for a in args.argv)
+    best = train(args.data, args.output, mcfg, tcfg, command=command, device=args.device, cache_dir=args.cache, init_from=args.init_from,
                  log=lambda m: print(m, file=sys.stderr))
     print(best)
     return 0
@@ -260,7 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded in model cards as the command that made them
     from .models.embedders import WeightsError
 
     try:

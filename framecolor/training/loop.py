@@ -147,13 +147,17 @@ def train_mean_ab(shard) -> list[float]:
 
 
 def train(data_dir: str, out_dir: str, model_config: ColorizerConfig, cfg: TrainConfig,
-          command: str = "", device: str = "cpu", log=print, cache_dir: str | None = None) -> Path:
+          command: str = "", device: str = "cpu", log=print, cache_dir: str | None = None,
+          init_from: str | None = None) -> Path:
     """Train (or resume) a colorizer; returns the path of the best checkpoint (safetensors)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     dev = torch.device(device)
     model = build_model(model_config).to(dev)
+    if init_from:  # fine-tune: start from a checkpoint's weights with a fresh optimiser
+        from safetensors.torch import load_file
+        model.load_state_dict(load_file(init_from), strict=False)
     cache = Path(cache_dir) if cache_dir else out / "cache"
     shards = build_shards(data_dir, cache, cfg.val_fraction, log)
     embs = {s: None for s in shards}
@@ -171,7 +175,7 @@ def train(data_dir: str, out_dir: str, model_config: ColorizerConfig, cfg: Train
     if resume.is_file():
         start, history, best = load_resume(resume, model, opt, sched)
         log(f"resuming after epoch {start} from {resume}")
-    meta = {"training_command": command, "data": str(data_dir), "train_images": len(shards["train"].names),
+    meta = {"training_command": command, "init_from": init_from, "data": str(data_dir), "train_images": len(shards["train"].names),
             "val_images": len(shards["val"].names), "train_config": {k: v for k, v in vars(cfg).items()},
             "train_mean_ab": train_mean_ab(shards["train"])}
     (out / "val_split.txt").write_text("\n".join(shards["val"].names) + "\n")
