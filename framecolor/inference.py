@@ -85,12 +85,8 @@ class ImageColorizer:
 
     def colorize(self, image) -> np.ndarray:
         """Colorize an image given as a path, a PIL image or an array (H, W[, C]); returns RGB(A) uint8/16."""
-        if isinstance(image, (str, os.PathLike)):
-            pic = read_image(image)
-        elif hasattr(image, "mode") and hasattr(image, "size"):  # PIL image
-            pic = picture_from_array(np.asarray(image))
-        else:
-            pic = picture_from_array(np.asarray(image))
+        is_path = isinstance(image, (str, os.PathLike))
+        pic = read_image(image) if is_path else picture_from_array(np.asarray(image))  # array or PIL
         out = self.colorize_picture(pic)
         return to_array(out.rgb, out.alpha, out.bit_depth)
 

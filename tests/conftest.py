@@ -1,4 +1,4 @@
-"""Shared fixtures: small real images from scikit-image; CPU only; no network, no ../shared."""
+"""Shared fixtures: small real images from scikit-image; CPU only; no network, no training data."""
 from __future__ import annotations
 
 import os

@@ -5,11 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-fk = pytest.importorskip("framecolor.keras")
-try:
-    keras = fk.require_keras()  # loads triton before TensorFlow (the reverse order crashes)
-except ImportError:
-    pytest.skip("the keras extra is not installed", allow_module_level=True)
+from keras_guard import keras_or_skip
+
+keras = keras_or_skip()
 
 from framecolor.cli import main  # noqa: E402
 from framecolor.keras.backbone import convert_backbone  # noqa: E402

@@ -7,11 +7,9 @@ and the embedding is the classifier's softmax output (the thesis's choice).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +32,7 @@ class EmbedderSpec:
     input_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    weights: str  # "package:<module>/<relative path>" or "user" (a file the user gives)
+    weights: str  # "bundled:<file>", "cache:<file>" (user cache dir) or "user" (a file the user gives)
     sha256: str | None = None
     load: str = "in_order"  # "in_order": match tensors by position and shape; "by_name": keys match
     how_to_get: str = ""
@@ -118,15 +116,6 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FRAMECOLOR_HOME", Path.home() / ".cache" / "framecolor"))
 
 
-def package_file(ref: str) -> Path:
-    """'package:<module>/<path>' -> the installed file, found without importing the package."""
-    module, rel = ref.removeprefix("package:").split("/", 1)
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise WeightsError(f"package {module!r} is not installed")
-    return Path(list(spec.submodule_search_locations)[0]) / rel
-
-
 def sha256_file(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -175,9 +164,7 @@ def resolve_weights(spec: EmbedderSpec, weights: str | os.PathLike | None) -> Pa
         return path
     if spec.weights == "user":
         return None
-    if spec.weights.startswith("package:"):
-        path = package_file(spec.weights)
-    elif spec.weights.startswith("cache:"):
+    if spec.weights.startswith("cache:"):
         path = cache_dir() / spec.weights.removeprefix("cache:")
     elif spec.weights.startswith("bundled:"):
         path = BUNDLED_DIR / spec.weights.removeprefix("bundled:")
@@ -224,5 +211,3 @@ def _download_pretrained(backbone: nn.Module, spec: EmbedderSpec) -> None:
     online = timm.create_model(spec.arch.split(":", 1)[1], pretrained=True)
     backbone.load_state_dict(online.state_dict())
 
-
-EmbedderFactory = Callable[[str], ClassifierEmbedder]

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from ..config import ColorizerConfig
 from ..io import atomic_write
@@ -102,9 +101,3 @@ def build_model(config: ColorizerConfig, pretrained_embedder: bool = True,
         embedder = build_embedder(config.embedder, embedder_weights, pretrained=pretrained_embedder)
     return Colorizer.from_config(config, embedder)
 
-
-def torch_threads_default() -> None:
-    """Leave torch's own thread choice alone unless the user set FRAMECOLOR_THREADS."""
-    n = os.environ.get("FRAMECOLOR_THREADS")
-    if n:
-        torch.set_num_threads(int(n))
