@@ -23,6 +23,9 @@ def _parser_train(sub) -> None:
     p.add_argument("--subset", type=int, default=0, help="train on a seeded subset of N images (0 = all)")
     p.add_argument("--test-subset", type=int, default=0, help="test on a seeded subset of N images (0 = all)")
     p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--augment-shift", type=int, default=0, metavar="N",
+                   help="translate each training image by a random 0..N pixels per axis (default 0: "
+                        "no augmentation, as the thesis)")
     p.add_argument("--out", default=None, help="run folder (default runs/<dataset>/<model>[-thesis-loss]-seed<N>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     _add_runtime(p)
@@ -42,7 +45,8 @@ def _run_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(model=args.model, width=args.width, dataset=args.dataset, epochs=args.epochs, lr=args.lr,
                       momentum=args.momentum, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
                       seed=args.seed, thesis_loss=args.thesis_loss, subset=args.subset,
-                      test_subset=args.test_subset, channels_last=args.channels_last)
+                      test_subset=args.test_subset, channels_last=args.channels_last,
+                      augment_shift=args.augment_shift)
     cfg.net()  # unknown model names fail here, before any data is read
     out = args.out or f"runs/{cfg.dataset}/{cfg.model}{'-thesis-loss' if cfg.thesis_loss else ''}-seed{cfg.seed}"
     fit(cfg, out, data_root=args.data_root, device=args.device, resume=args.resume, progress=not args.no_progress)

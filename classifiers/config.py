@@ -68,6 +68,7 @@ class TrainConfig:
     subset: int = 0  # 0 = all training images; N = a fixed, seeded, class-stratified-by-chance subset
     test_subset: int = 0
     channels_last: bool = False
+    augment_shift: int = 0  # random translation of each training image by up to N pixels (0 = none, as the thesis)
 
     def net(self) -> NetConfig:
         return net_config(self.model, self.width)

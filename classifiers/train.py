@@ -62,11 +62,29 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
+def shift_offsets(n: int, max_shift: int, seed: int, epoch: int) -> torch.Tensor:
+    """Per-image (dy, dx) crop offsets in [0, 2 * max_shift] for epoch ``epoch``; a function of
+    (seed, epoch) only, like the shuffle, so a resumed run sees the same augmentation."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch + 1_000_000_007)
+    return torch.randint(0, 2 * max_shift + 1, (n, 2), generator=g)
+
+
+def random_shift(xb: torch.Tensor, offsets: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """Translate each (1, H, W) image by its offset minus ``max_shift`` pixels, filling with zeros
+    (background): pad by ``max_shift`` on every side, then crop H x W at the offset."""
+    b, _, h, w = xb.shape
+    padded = F.pad(xb, (max_shift,) * 4)
+    rows = offsets[:, 0, None] + torch.arange(h)  # (B, H)
+    cols = offsets[:, 1, None] + torch.arange(w)  # (B, W)
+    return padded[torch.arange(b)[:, None, None], 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
+
+
 def train_one_epoch(model: Net, opt: torch.optim.Optimizer, data: Split, cfg: TrainConfig, epoch: int,
                     device: torch.device, progress: bool = True) -> dict:
     """One pass in seeded order. Sums stay on the device; the host syncs once per epoch."""
     model.train()
     order, bs = epoch_order(len(data.y), cfg.seed, epoch), cfg.batch_size
+    shifts = shift_offsets(len(order), cfg.augment_shift, cfg.seed, epoch) if cfg.augment_shift else None
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # objective, true CE, correct
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     start = time.perf_counter()
@@ -74,7 +92,10 @@ def train_one_epoch(model: Net, opt: torch.optim.Optimizer, data: Split, cfg: Tr
                leave=False)
     for i in bar:
         idx = order[i:i + bs]
-        x = normalise(data.x[idx], cfg.dataset).to(device, non_blocking=True, memory_format=fmt)
+        xb = data.x[idx]
+        if shifts is not None:
+            xb = random_shift(xb, shifts[i:i + bs], cfg.augment_shift)
+        x = normalise(xb, cfg.dataset).to(device, non_blocking=True, memory_format=fmt)
         y = data.y[idx].to(device, non_blocking=True)
         logits = model(x)
         loss = objective(logits, y, cfg.thesis_loss)

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from classifiers.cli import main
 from classifiers.config import TrainConfig
 from classifiers.data import Dataset
-from classifiers.train import CKPT, fit, objective
+from classifiers.train import CKPT, fit, objective, random_shift, shift_offsets
 
 SMALL = dict(model="resnet10", width=8, batch_size=32, eval_batch_size=64)
 
@@ -61,16 +61,28 @@ def test_same_seed_same_accuracy_other_seed_differs(tmp_path, data):
     assert c[-1]["train_loss"] != a[-1]["train_loss"]
 
 
-@pytest.mark.parametrize("momentum", [0.0, 0.9])
-def test_resume_reproduces_an_uninterrupted_run(tmp_path, data, momentum):
-    cfg = TrainConfig(**SMALL, epochs=2, momentum=momentum)
+@pytest.mark.parametrize("momentum,shift", [(0.0, 0), (0.9, 0), (0.0, 2)])
+def test_resume_reproduces_an_uninterrupted_run(tmp_path, data, momentum, shift):
+    cfg = TrainConfig(**SMALL, epochs=2, momentum=momentum, augment_shift=shift)
     whole = _fit(cfg, tmp_path / "whole", data)
-    _fit(TrainConfig(**SMALL, epochs=1, momentum=momentum), tmp_path / "cut", data)  # "interrupted" after 1
+    _fit(TrainConfig(**SMALL, epochs=1, momentum=momentum, augment_shift=shift), tmp_path / "cut", data)
     resumed = _fit(cfg, tmp_path / "cut", data, resume=True)
     strip = lambda h: [{k: v for k, v in r.items() if "seconds" not in k} for r in h]
     assert strip(resumed) == strip(whole)
     w1, w2 = load_file(tmp_path / "whole" / CKPT), load_file(tmp_path / "cut" / CKPT)
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_shift_augmentation_translates_each_image_by_its_own_offset():
+    x = torch.zeros(3, 1, 28, 28, dtype=torch.uint8)
+    x[:, 0, 10:14, 12:15] = torch.tensor([50, 100, 200], dtype=torch.uint8)[:, None, None]
+    off = shift_offsets(3, 2, seed=1, epoch=0)
+    assert torch.equal(off, shift_offsets(3, 2, seed=1, epoch=0))  # resume sees the same shifts
+    assert not torch.equal(shift_offsets(64, 2, 1, 0), shift_offsets(64, 2, 1, 1))  # new shifts each epoch
+    assert off.min() >= 0 and off.max() <= 4
+    y = random_shift(x, off, 2)
+    for i, (dy, dx) in enumerate(off.tolist()):  # content moves by (2 - offset) pixels, nothing else changes
+        assert torch.equal(y[i], torch.roll(x[i], (2 - dy, 2 - dx), dims=(1, 2)))
 
 
 def test_resume_with_other_settings_is_refused(tmp_path, data):
