@@ -61,6 +61,11 @@ def _parser_train(sub) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--loss", choices=["mse", "huber_colorful"], default="mse")
     p.add_argument("--colorful-weight", type=float, default=1.0)
+    p.add_argument("--lr-schedule", choices=["plateau", "cosine"], default="plateau",
+                   help="plateau: halve on a validation-loss plateau (thesis); cosine: anneal per epoch to 1e-5")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="> 0 uses AdamW's decoupled weight decay")
+    p.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                   help="evaluate and checkpoint an exponential moving average of the weights (e.g. 0.999)")
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AVX-512 BF16 and on GPUs)")
@@ -82,7 +87,8 @@ def _run_train(args: argparse.Namespace) -> int:
     mcfg = ColorizerConfig(name=name, embedder=embedder)
     tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, crop=args.crop, lr=args.lr,
                        loss=args.loss, colorful_weight=args.colorful_weight, val_fraction=args.val_fraction,
-                       seed=args.seed, bf16=args.bf16, max_steps_per_epoch=args.max_steps_per_epoch)
+                       seed=args.seed, bf16=args.bf16, max_steps_per_epoch=args.max_steps_per_epoch,
+                       lr_schedule=args.lr_schedule, weight_decay=args.weight_decay, ema=args.ema)
     command = "framecolor " + " ".join(shlex.quote(a) for a in args.argv)
     best = train(args.data, args.output, mcfg, tcfg, command=command, device=args.device, cache_dir=args.cache, init_from=args.init_from,
                  log=lambda m: print(m, file=sys.stderr))

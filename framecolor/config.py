@@ -16,6 +16,7 @@ THESIS_DECODER: tuple[int | str, ...] = (128, "up", 64, 64, "up", 32, 2, "up")
 PADDINGS: tuple[str, ...] = ("symmetric", "tf_same")
 # What the encoder is fed: "normalized" L/50 - 1, "raw" L* in 0..100 (the thesis's Keras scripts).
 L_INPUTS: tuple[str, ...] = ("normalized", "raw")
+LR_SCHEDULES: tuple[str, ...] = ("plateau", "cosine")
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class TrainConfig:
     lr_factor: float = 0.5
     lr_patience: int = 2
     lr_min: float = 1e-5
+    lr_schedule: str = "plateau"  # "plateau" (thesis: ReduceLROnPlateau on val loss) or "cosine" (per epoch to lr_min)
+    weight_decay: float = 0.0  # > 0: AdamW's decoupled weight decay
+    ema: float | None = None  # decay of an EMA of the weights, evaluated and checkpointed instead (e.g. 0.999)
     loss: str = "mse"  # "mse" (thesis) or "huber_colorful"
     colorful_weight: float = 1.0
     val_fraction: float = 0.1
@@ -89,3 +93,10 @@ class TrainConfig:
     bf16: bool = False
     max_steps_per_epoch: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"train config lr_schedule={self.lr_schedule!r}; expected one of "
+                             f"{', '.join(map(repr, LR_SCHEDULES))}")
+        if self.ema is not None and not 0.0 < self.ema < 1.0:
+            raise ValueError(f"train config ema={self.ema}; expected a decay in (0, 1), e.g. 0.999")

@@ -21,6 +21,7 @@ from ..metrics import colorfulness, psnr
 from ..models.colorizer import Colorizer
 from ..models.registry import build_model, save_checkpoint
 from .data import CropDataset, batch_to_lab, build_shards, cached_embeddings
+from .ema import WeightEma
 
 
 def ab_colorfulness(ab: torch.Tensor) -> torch.Tensor:
@@ -48,7 +49,7 @@ def _autocast(enabled: bool):
 
 
 def train_one_epoch(model: Colorizer, loader: DataLoader, opt, loss_fn, device, bf16: bool,
-                    max_steps: int | None, desc: str) -> float:
+                    max_steps: int | None, desc: str, ema: WeightEma | None = None) -> float:
     from tqdm import tqdm
 
     model.train()
@@ -66,6 +67,8 @@ def train_one_epoch(model: Colorizer, loader: DataLoader, opt, loss_fn, device, 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if ema is not None:
+            ema.update(model)
         total, n = total + loss.item() * len(rgb), n + len(rgb)
         bar.set_postfix(loss=f"{total / n:.4f}")
     return total / max(n, 1)
@@ -97,17 +100,47 @@ def _rng_state() -> dict:
     return {"torch": torch.get_rng_state()}
 
 
-def save_resume(path: Path, model, opt, sched, epoch: int, history: list, best: float) -> None:
+def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam (the thesis), or AdamW when weight decay is asked for."""
+    if cfg.weight_decay > 0:
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
+    """Stepped once per epoch (see `step_scheduler`)."""
+    if cfg.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=cfg.lr_min)
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=cfg.lr_factor, patience=cfg.lr_patience,
+                                                      min_lr=cfg.lr_min)
+
+
+def step_scheduler(sched, val_loss: float) -> None:
+    if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        sched.step(val_loss)
+    else:
+        sched.step()
+
+
+def save_resume(path: Path, model, opt, sched, epoch: int, history: list, best: float,
+                ema: WeightEma | None = None) -> None:
     state = {"model": model.trainable_state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
              "epoch": epoch, "history": json.dumps(history), "best": best, "rng": _rng_state()}
+    if ema is not None:
+        state["ema"] = ema.state_dict()
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write(path, buf.getvalue())
 
 
-def load_resume(path: Path, model, opt, sched) -> tuple[int, list, float]:
+def load_resume(path: Path, model, opt, sched, ema: WeightEma | None = None) -> tuple[int, list, float]:
     state = torch.load(path, map_location="cpu", weights_only=True)
+    if (ema is None) != ("ema" not in state):
+        raise ValueError(f"{path}: saved {'with' if 'ema' in state else 'without'} --ema, resumed "
+                         f"{'with' if ema is not None else 'without'}; use the run's original settings or a new folder")
     model.load_state_dict(state["model"], strict=False)
+    if ema is not None:
+        ema.load_state_dict(state["ema"])
     opt.load_state_dict(state["opt"])
     sched.load_state_dict(state["sched"])
     torch.set_rng_state(state["rng"]["torch"])
@@ -167,13 +200,15 @@ def train(data_dir: str, out_dir: str, model_config: ColorizerConfig, cfg: Train
     train_set = CropDataset(shards["train"], embs["train"], cfg.crop, train=True)
     val_set = CropDataset(shards["val"], embs["val"], cfg.crop, train=False)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.lr_min)
+    opt = make_optimizer(params, cfg)
+    sched = make_scheduler(opt, cfg)
+    ema = WeightEma(model, cfg.ema) if cfg.ema else None
+    scored = ema.model if ema else model  # what is evaluated and checkpointed
     loss_fn = make_loss(cfg.loss, cfg.colorful_weight)
     resume = out / "resume.pt"
     start, history, best = 0, [], math.inf
     if resume.is_file():
-        start, history, best = load_resume(resume, model, opt, sched)
+        start, history, best = load_resume(resume, model, opt, sched, ema)
         log(f"resuming after epoch {start} from {resume}")
     meta = {"training_command": command, "init_from": init_from, "data": str(data_dir), "train_images": len(shards["train"].names),
             "val_images": len(shards["val"].names), "train_config": {k: v for k, v in vars(cfg).items()},
@@ -185,17 +220,20 @@ def train(data_dir: str, out_dir: str, model_config: ColorizerConfig, cfg: Train
         loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen,
                             num_workers=cfg.workers, drop_last=True)
         train_loss = train_one_epoch(model, loader, opt, loss_fn, dev, cfg.bf16, cfg.max_steps_per_epoch,
-                                     f"epoch {epoch}/{cfg.epochs}")
-        val = evaluate(model, DataLoader(val_set, batch_size=32), loss_fn, dev, cfg.bf16)
-        sched.step(val["loss"])
+                                     f"epoch {epoch}/{cfg.epochs}", ema)
+        val = evaluate(scored, DataLoader(val_set, batch_size=32), loss_fn, dev, cfg.bf16)
+        step_scheduler(sched, val["loss"])
         row = {"epoch": epoch, "train_loss": train_loss, "lr": opt.param_groups[0]["lr"],
                "seconds": round(time.time() - t0, 1), **{f"val_{k}": v for k, v in val.items()}}
+        if ema is not None:  # the live weights too, to show what the average buys
+            raw = evaluate(model, DataLoader(val_set, batch_size=32), loss_fn, dev, cfg.bf16)
+            row.update({f"raw_val_{k}": v for k, v in raw.items() if k != "colorfulness_true"})
         history.append(row)
         log(json.dumps(row))
         if val["loss"] < best:
             best = val["loss"]
-            save_checkpoint(model, out / "best.safetensors", {**meta, "epoch": epoch, "val": val})
-        save_resume(resume, model, opt, sched, epoch, history, best)
+            save_checkpoint(scored, out / "best.safetensors", {**meta, "epoch": epoch, "val": val})
+        save_resume(resume, model, opt, sched, epoch, history, best, ema)
         atomic_write(out / "history.json", json.dumps(history, indent=1).encode())
         plot_history(history, out / "loss_curve.png")
     return out / "best.safetensors"
