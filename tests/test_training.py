@@ -78,3 +78,88 @@ def test_fusion_training_caches_each_embedding_once(photos, tmp_path):
     stamps = [c.stat().st_mtime_ns for c in caches]
     assert _train(photos, out, 2, "--max-steps-per-epoch", "1") == 0
     assert [c.stat().st_mtime_ns for c in caches] == stamps  # reused, not recomputed
+
+
+def test_weight_ema_warms_up_then_tracks_the_weights():
+    from framecolor.config import ColorizerConfig
+    from framecolor.models.registry import build_model
+    from framecolor.training.ema import WeightEma
+
+    torch.manual_seed(0)
+    model = build_model(ColorizerConfig(embedder=None))
+    ema = WeightEma(model, decay=0.999)
+    assert ema.rate() == pytest.approx(0.1)  # step 0: (1 + 0) / (10 + 0)
+    before = {k: v.clone() for k, v in ema.model.trainable_state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    ema.update(model)  # step 1: decay 2 / 11
+    name = next(iter(before))
+    expected = before[name] + (1 - 2 / 11) * 1.0
+    assert torch.allclose(ema.model.trainable_state_dict()[name], expected, atol=1e-6)
+    ema.step = 10**6
+    assert ema.rate() == 0.999  # the warm-up ends at the asked decay
+    restored = WeightEma(build_model(ColorizerConfig(embedder=None)), 0.999)
+    restored.load_state_dict(ema.state_dict())
+    assert restored.step == ema.step
+    assert torch.equal(restored.model.trainable_state_dict()[name], ema.model.trainable_state_dict()[name])
+
+
+def test_train_config_rejects_unknown_schedule_and_bad_ema():
+    from framecolor.config import TrainConfig
+
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step")
+    with pytest.raises(ValueError, match="ema"):
+        TrainConfig(ema=1.5)
+
+
+EMA_COSINE = ("--embedder", "none", "--ema", "0.9", "--lr-schedule", "cosine", "--weight-decay", "1e-4")
+
+
+def test_ema_run_checkpoints_the_average_and_anneals_to_the_floor(photos, tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "ema"
+    assert _train(photos, out, 1, *EMA_COSINE) == 0  # one epoch: it is the best one
+    state = torch.load(out / "resume.pt", weights_only=True)
+    history = json.loads((out / "history.json").read_text())
+    assert history[-1]["lr"] == pytest.approx(1e-5)  # cosine ends at the floor
+    assert "raw_val_psnr" in history[-1]  # the live weights are scored alongside
+    best = load_file(out / "best.safetensors")
+    assert read_meta(out / "best.safetensors")["train_config"]["ema"] == 0.9
+    for k in best:
+        assert torch.equal(best[k], state["ema"]["weights"][k].to(best[k].dtype)), k
+    assert any(not torch.equal(state["ema"]["weights"][k], state["model"][k]) for k in state["model"])
+
+
+def test_ema_cosine_run_resumes_exactly(photos, tmp_path, monkeypatch):
+    import framecolor.training.loop as loop
+
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert _train(photos, straight, 3, *EMA_COSINE) == 0
+    real_plot = loop.plot_history
+
+    def interrupt(*args):  # dies right after epoch 1's resume state is written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "plot_history", interrupt)
+    assert _train(photos, resumed, 3, *EMA_COSINE) == 130
+    monkeypatch.setattr(loop, "plot_history", real_plot)
+    assert [h["epoch"] for h in json.loads((resumed / "history.json").read_text())] == [1]
+    assert _train(photos, resumed, 3, *EMA_COSINE) == 0
+    a = torch.load(straight / "resume.pt", weights_only=True)
+    b = torch.load(resumed / "resume.pt", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 3 and a["ema"]["step"] == b["ema"]["step"]
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+        assert torch.equal(a["ema"]["weights"][k], b["ema"]["weights"][k]), k
+    assert json.loads(a["history"])[-1]["val_loss"] == json.loads(b["history"])[-1]["val_loss"]
+
+
+def test_resuming_with_other_ema_setting_is_refused(photos, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train(photos, out, 1, "--embedder", "none") == 0
+    assert _train(photos, out, 2, *EMA_COSINE) == 2
+    err = capsys.readouterr().err
+    assert "resume.pt" in err and "--ema" in err
