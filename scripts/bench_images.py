@@ -68,7 +68,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def load_note() -> dict:
     la = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    return {"loadavg_1_5_15": [round(x, 2) for x in la], "cpus": os.cpu_count()}
+    return {"loadavg_1_5_15": [round(x, 2) for x in la], "cpus": os.cpu_count(),
+            "nice": os.nice(0) if hasattr(os, "nice") else None}
 
 
 def cpu_name() -> str:
@@ -389,10 +390,12 @@ def architecture_check(kcolorizer, model, kclassifier, thesis_net) -> dict:
                            f"{kcolorizer.count_params()} parameters vs {ours} with {torch_params}")
     out = {"colorizer_layers_match": True, "read_back_as": found.style, "padding": found.config.padding,
            "l_input": found.config.l_input, "colorizer_params_keras": kcolorizer.count_params(),
-           "colorizer_params_torch": torch_params, "classifier_params_keras": kclassifier.count_params()}
+           "colorizer_params_torch": torch_params, "classifier_params_keras": kclassifier.count_params(),
+           "classifier_trainable_keras": int(sum(np.prod(w.shape) for w in kclassifier.trainable_weights))}
     if thesis_net is not None:
         out["classifier_params_timm"] = sum(p.numel() for p in thesis_net.embedder.parameters())
-        out["classifier_buffers_timm"] = sum(b.numel() for b in thesis_net.embedder.buffers())
+        out["classifier_bn_channels_timm"] = sum(b.numel() for n, b in thesis_net.embedder.named_buffers()
+                                                 if n.endswith("running_mean"))
     return out
 
 
@@ -474,7 +477,8 @@ def markdown(doc: dict) -> str:
              f"- when: {doc['when']}; torch {doc['torch']}; {doc['versions']}; {doc['machine']['cpu']} "
              f"({doc['machine']['cpus']} CPUs, flags: {', '.join(doc['machine']['cpu_flags'])})",
              f"- load average before/after: {doc['load_before']['loadavg_1_5_15']} / "
-             f"{doc['load_after']['loadavg_1_5_15']} (a shared machine: other jobs ran during the benchmark; "
+             f"{doc['load_after']['loadavg_1_5_15']}, run at nice {doc['load_before'].get('nice')} "
+             f"(a shared machine: other jobs ran during the benchmark; "
              f"every ratio below compares cases measured in the same interleaved rounds)",
              f"- model FLOPs per 256x256 frame: {f['total'] / 1e9:.2f} GFLOP (colorizer {f['colorizer'] / 1e9:.2f}, "
              f"embedder {f['embedder'] / 1e9:.2f}), counted with torch.utils.flop_counter",
@@ -498,14 +502,23 @@ def _thesis_md(doc: dict) -> list[str]:
     if k:
         lines.append(
             f"- Keras thesis models: `keras.applications.InceptionResNetV2(weights=None)` "
-            f"({k['classifier_params_keras']:,} parameters incl. batch-norm statistics"
-            + (f"; timm's: {k['classifier_params_timm']:,} + {k['classifier_buffers_timm']:,} buffers"
-               if "classifier_params_timm" in k else "")
-            + f") and `framecolor.keras.models.build_colorizer(style=\"thesis\")` ({k['colorizer_params_keras']:,} "
-            f"parameters, ours {k['colorizer_params_torch']:,}; read back by framecolor's Keras converter as the "
-            f"same encoder/fusion/decoder, padding {k['padding']!r}, L* input {k['l_input']!r}). Random weights: "
+            f"({k['classifier_params_keras']:,} weights, {k['classifier_trainable_keras']:,} trainable) and "
+            f"`framecolor.keras.models.build_colorizer(style=\"thesis\")` ({k['colorizer_params_keras']:,} parameters, "
+            f"ours {k['colorizer_params_torch']:,}; read back by framecolor's Keras converter as our encoder/fusion/"
+            f"decoder, padding {k['padding']!r}, L* input {k['l_input']!r}). {_irv2_params_md(k)}Random weights: "
             "they do not change speed. TensorFlow ran with as many intra-op and inter-op threads as torch")
     return lines
+
+
+def _irv2_params_md(k: dict) -> str:
+    if "classifier_params_timm" not in k:
+        return ""
+    gammas = k["classifier_bn_channels_timm"]
+    diff = k["classifier_params_timm"] - k["classifier_trainable_keras"]
+    why = (" = its batch-norm scales, which Keras's InceptionResNetV2 leaves out (scale=False)"
+           if diff == gammas else "")
+    return (f"timm's inception_resnet_v2 has {k['classifier_params_timm']:,} parameters, "
+            f"{diff:,} more than Keras's trainable ones{why}. ")
 
 
 def _fmt_x(v) -> str:
