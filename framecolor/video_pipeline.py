@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import color_cpu
 from .color import denormalize_ab, lab_to_rgb, srgb_to_linear
 from .inference import ImageColorizer, autocast, load_colorizer, working_shape
 from .models.registry import DEFAULT_MODEL
@@ -75,6 +76,7 @@ class StreamColorizer:
 
     Frames are colorized from L* at the working size; a*b* are upsampled and merged with the
     full-resolution L* of each frame. Scene cuts reset the flow carry and the LSTM state.
+    On the CPU the full-resolution conversions use OpenCV (color_cpu), on a GPU torch (color).
     """
 
     def __init__(self, engine: ImageColorizer, temporal: str = "none", cut_threshold: float = 0.4,
@@ -114,13 +116,18 @@ class StreamColorizer:
     def merge(self, p: "Prepared", ab: torch.Tensor) -> np.ndarray:
         """Encode-thread step: upsample a*b*, merge with full-resolution L* -> (B, H, W, 3) uint8."""
         L = p.L
+        if L.device.type == "cpu":
+            ab_hw = ab.float().permute(0, 2, 3, 1).contiguous().numpy()
+            return np.stack([color_cpu.lab_to_rgb8(L[i, 0].numpy(), ab_hw[i]) for i in range(len(L))])
         ab = F.interpolate(ab.to(L.device), size=L.shape[-2:], mode="bilinear", align_corners=False)
         rgb = lab_to_rgb(torch.cat((L, ab), dim=1)).clamp(0, 1).mul(255).round().to(torch.uint8)
         return rgb.permute(0, 2, 3, 1).cpu().numpy()
 
     def _full_l(self, rgbs: list[np.ndarray]) -> torch.Tensor:
-        x = torch.from_numpy(np.stack(rgbs))
         dev = self.engine.device
+        if dev.type == "cpu":
+            return torch.from_numpy(np.stack([color_cpu.l_from_rgb8(np.ascontiguousarray(f)) for f in rgbs]))[:, None]
+        x = torch.from_numpy(np.stack(rgbs))
         if dev.type == "cuda":
             x = x.pin_memory().to(dev, non_blocking=True)
         return l_from_rgb8(x.permute(0, 3, 1, 2))
