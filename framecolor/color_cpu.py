@@ -5,7 +5,7 @@ small fraction of the cost of the torch functions on the CPU: a 256-entry table 
 sRGB, and OpenCV's float Lab -> sRGB for the merge. One frame at a time, so the temporaries stay
 small. The GPU path keeps the torch functions.
 
-Shapes: frames are (H, W, 3) uint8 RGB; L* is (H, W) float32 in [0, 100]; a*b* is (h, w, 2) float32.
+Shapes: frames are (H, W, 3) uint8 RGB or (H, W) uint8 grey levels; L* is (H, W) float32 in [0, 100]; a*b* is (h, w, 2) float32.
 """
 from __future__ import annotations
 
@@ -40,6 +40,13 @@ def l_from_rgb8(rgb: np.ndarray) -> np.ndarray:
     y -= 16
     y[low] = toe
     return y
+
+
+def l_from_pixels(pixels: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB or (H, W) uint8 grey level (R = G = B) -> (H, W) float32 L*."""
+    if pixels.ndim == 2:
+        return cv2.LUT(pixels, L_OF_GRAY.reshape(1, 256))
+    return l_from_rgb8(np.ascontiguousarray(pixels))
 
 
 def lab_to_rgb8(L: np.ndarray, ab: np.ndarray) -> np.ndarray:

@@ -89,15 +89,16 @@ class StreamColorizer:
         self.cuts, self.flow = SceneCuts(cut_threshold), FlowCarry(flow_strength)
         self.lstm_state = None
 
-    def __call__(self, rgbs: list[np.ndarray]) -> np.ndarray:
-        """list of (H, W, 3) uint8 -> (B, H, W, 3) uint8 colorized (the three steps in one go)."""
-        prepared = self.prepare(rgbs)
+    def __call__(self, frames: list[np.ndarray]) -> np.ndarray:
+        """list of (H, W, 3) uint8 RGB or (H, W) grey -> (B, H, W, 3) uint8 colorized (three steps in one go)."""
+        prepared = self.prepare(frames)
         return self.merge(prepared, self.predict(prepared))
 
     @torch.no_grad()
-    def prepare(self, rgbs: list[np.ndarray]) -> "Prepared":
-        """Decode-thread step: full-resolution L*, working-size L*, and its uint8 copy for flow/cuts."""
-        L = self._full_l(rgbs)  # (B, 1, H, W) L* on the device
+    def prepare(self, frames: list[np.ndarray]) -> "Prepared":
+        """Decode-thread step: full-resolution L*, working-size L*, and its uint8 copy for flow/cuts.
+        frames: (H, W, 3) uint8 RGB, or (H, W) uint8 grey levels (Frame.pixels of a grey frame)."""
+        L = self._full_l(frames)  # (B, 1, H, W) L* on the device
         small = F.interpolate(L, size=working_shape(*L.shape[-2:], self.engine.size), mode="bilinear",
                               antialias=True, align_corners=False)
         gray = (small[:, 0] * 2.55).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
@@ -123,10 +124,11 @@ class StreamColorizer:
         rgb = lab_to_rgb(torch.cat((L, ab), dim=1)).clamp(0, 1).mul(255).round().to(torch.uint8)
         return rgb.permute(0, 2, 3, 1).cpu().numpy()
 
-    def _full_l(self, rgbs: list[np.ndarray]) -> torch.Tensor:
+    def _full_l(self, frames: list[np.ndarray]) -> torch.Tensor:
         dev = self.engine.device
         if dev.type == "cpu":
-            return torch.from_numpy(np.stack([color_cpu.l_from_rgb8(np.ascontiguousarray(f)) for f in rgbs]))[:, None]
+            return torch.from_numpy(np.stack([color_cpu.l_from_pixels(f) for f in frames]))[:, None]
+        rgbs = [f if f.ndim == 3 else np.repeat(f[..., None], 3, axis=2) for f in frames]
         x = torch.from_numpy(np.stack(rgbs))
         if dev.type == "cuda":
             x = x.pin_memory().to(dev, non_blocking=True)
@@ -392,7 +394,7 @@ def _encode_chunks(stages: Iterable, store: ChunkStore, make_writer: Callable[[P
 def _stage_fns(colorizer: StreamColorizer, side_by_side: bool) -> tuple[Callable, Callable, Callable]:
     """(prepare: decode thread, predict: model thread, render: encode thread)."""
     def prepare(batch: list[Frame]):
-        return batch, colorizer.prepare([f.rgb for f in batch])
+        return batch, colorizer.prepare([f.pixels for f in batch])
 
     def predict(item) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
         return colorizer.predict(item[1]), colorizer.state()
