@@ -117,3 +117,35 @@ def test_stream_colorizer_on_cpu_matches_the_torch_path():
         ref = _reference(L, _ContentEngine().predict_ab(small))
         diff = np.abs(got.astype(int) - ref)
         assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
+def test_grey_video_frames_come_as_their_grey_level_with_the_decoders_numbers():
+    import av
+
+    from framecolor.video import probe
+    from framecolor.video.reader import read_frames
+
+    frames = list(read_frames(probe(SAMPLE)))
+    with av.open(str(SAMPLE)) as c:
+        truth = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == len(truth) == 60
+    assert all(f.pixels.shape == truth[0].shape[:2] for f in frames)  # the real grey film: luma only
+    assert all(np.array_equal(f.rgb, t) for f, t in zip(frames, truth))
+
+
+def test_colour_video_frames_stay_rgb(tmp_path):
+    import video_clips as vc
+
+    from framecolor.video import probe
+    from framecolor.video.reader import read_frames
+
+    frames = list(read_frames(probe(vc.make_clip(tmp_path / "colour.mp4", n=4))))
+    assert len(frames) == 4 and all(f.pixels.ndim == 3 and f.rgb is f.pixels for f in frames)
+
+
+def test_grey_levels_and_their_rgb_colorize_alike():
+    frames = [f[..., 0].copy() for f in _frames(2)]  # the sample is grey film: R = G = B
+    grey = StreamColorizer(_ContentEngine())(frames)
+    rgb = StreamColorizer(_ContentEngine())([np.repeat(f[..., None], 3, axis=2) for f in frames])
+    assert grey.shape == rgb.shape == (2, *frames[0].shape, 3)
+    assert np.abs(grey.astype(int) - rgb).max() <= 1
