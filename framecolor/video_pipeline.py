@@ -8,6 +8,7 @@ the chunks plus the source audio (packets copied) into a temporary file and rena
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -429,6 +430,23 @@ def steady_malloc(threshold: int = 1 << 20) -> None:
         pass
 
 
+@contextlib.contextmanager
+def _opencv_threads(device: torch.device) -> Iterator[None]:
+    """On the CPU, OpenCV runs single-threaded for the job (process-wide; restored afterwards): its
+    per-frame conversions then run in the decode and encode threads and leave the cores to the model,
+    instead of a second thread pool contending with torch's (measured: e2e/model-only 0.93-1.00 vs
+    0.80-0.86 at 720p on 2 cores)."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    if device.type == "cpu":
+        cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
+
+
 def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, progress: bool = True,
             backend: str = "auto", queue_size: int = 4) -> Path:
     """Colorize `info.path` into `dst` (resuming from committed chunks) and remux the result."""
@@ -448,7 +466,7 @@ def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, p
 
     prepare, predict, render = _stage_fns(colorizer, job.side_by_side)
     stages = _Stages(map(prepare, _batches(frames, batch)), predict, queue_size)
-    with _progress(info, job, store.frames_done, progress) as bar:
+    with _progress(info, job, store.frames_done, progress) as bar, _opencv_threads(engine.device):
         _encode_chunks(stages, store, make_writer, render, chunk, bar)
     _finish(info, dst, store, job)
     return dst
