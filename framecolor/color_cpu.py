@@ -42,22 +42,50 @@ def l_from_rgb8(rgb: np.ndarray) -> np.ndarray:
     return y
 
 
-def l_from_pixels(pixels: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB or (H, W) uint8 grey level (R = G = B) -> (H, W) float32 L*."""
+def l_from_pixels(pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB or (H, W) uint8 grey level (R = G = B) -> (H, W) float32 L* (into `out`)."""
     if pixels.ndim == 2:
-        return cv2.LUT(pixels, L_OF_GRAY.reshape(1, 256))
-    return l_from_rgb8(np.ascontiguousarray(pixels))
+        return cv2.LUT(pixels, L_OF_GRAY.reshape(1, 256), dst=out)
+    L = l_from_rgb8(np.ascontiguousarray(pixels))
+    if out is None:
+        return L
+    out[...] = L
+    return out
 
 
-def lab_to_rgb8(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
-    """(H, W) float32 L* and (h, w, 2) float32 a*b* at working size -> (H, W, 3) uint8 sRGB.
+def lab_to_rgb8(L: np.ndarray, ab: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) float32 L* and (h, w, 2) float32 a*b* at working size -> (H, W, 3) uint8 sRGB."""
+    return LabToRGB8()(L, ab, out)
+
+
+class LabToRGB8:
+    """lab_to_rgb8 that keeps its full-resolution float temporaries from frame to frame, so a video
+    does not pay for fresh (page-faulting) buffers on every frame. One per thread.
 
     a*b* are upsampled bilinearly (half-pixel centres, as torch's align_corners=False). b* is capped
     where f(Z) would go below 0, the clip that color.lab_to_rgb (and scikit-image) apply; OpenCV
     does not, which would brighten red in dark, very yellow pixels.
     """
-    H, W = L.shape
-    a, b = cv2.split(cv2.resize(ab, (W, H), interpolation=cv2.INTER_LINEAR))
-    np.minimum(b, L * (200 / 116) + 16 * 200 / 116, out=b)
-    rgb = cv2.cvtColor(cv2.merge((L, a, b)), cv2.COLOR_Lab2RGB)  # float32 in [0, 1], sRGB, D65
-    return cv2.convertScaleAbs(rgb, alpha=255.0)  # rounds to nearest and saturates
+
+    def __init__(self):
+        self.shape, self.up, self.lab, self.rgb, self.cap = None, None, None, None, None
+
+    def _buffers(self, shape: tuple[int, int]) -> None:
+        if shape != self.shape:
+            self.shape = shape
+            self.up = np.empty((*shape, 2), np.float32)
+            self.lab, self.rgb = np.empty((*shape, 3), np.float32), np.empty((*shape, 3), np.float32)
+            self.cap = np.empty(shape, np.float32)
+
+    def __call__(self, L: np.ndarray, ab: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        H, W = L.shape
+        self._buffers((H, W))
+        cv2.resize(ab, (W, H), dst=self.up, interpolation=cv2.INTER_LINEAR)
+        np.multiply(L, 200 / 116, out=self.cap)
+        self.cap += 16 * 200 / 116
+        lab = self.lab
+        lab[..., 0] = L
+        lab[..., 1] = self.up[..., 0]
+        np.minimum(self.up[..., 1], self.cap, out=lab[..., 2])
+        cv2.cvtColor(lab, cv2.COLOR_Lab2RGB, dst=self.rgb)  # float32 in [0, 1], sRGB, D65
+        return cv2.convertScaleAbs(self.rgb, dst=out, alpha=255.0)  # rounds to nearest and saturates

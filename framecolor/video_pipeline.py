@@ -89,6 +89,7 @@ class StreamColorizer:
         self.engine, self.temporal = engine, temporal
         self.cuts, self.flow = SceneCuts(cut_threshold), FlowCarry(flow_strength)
         self.lstm_state = None
+        self._to_rgb8 = color_cpu.LabToRGB8()  # the CPU merge's buffers; merge runs in one thread
 
     def __call__(self, frames: list[np.ndarray]) -> np.ndarray:
         """list of (H, W, 3) uint8 RGB or (H, W) grey -> (B, H, W, 3) uint8 colorized (three steps in one go)."""
@@ -120,7 +121,10 @@ class StreamColorizer:
         L = p.L
         if L.device.type == "cpu":
             ab_hw = ab.float().permute(0, 2, 3, 1).contiguous().numpy()
-            return np.stack([color_cpu.lab_to_rgb8(L[i, 0].numpy(), ab_hw[i]) for i in range(len(L))])
+            out = np.empty((*L.shape[:1], *L.shape[-2:], 3), np.uint8)
+            for i in range(len(L)):
+                self._to_rgb8(L[i, 0].numpy(), ab_hw[i], out[i])
+            return out
         ab = F.interpolate(ab.to(L.device), size=L.shape[-2:], mode="bilinear", align_corners=False)
         rgb = lab_to_rgb(torch.cat((L, ab), dim=1)).clamp(0, 1).mul(255).round().to(torch.uint8)
         return rgb.permute(0, 2, 3, 1).cpu().numpy()
@@ -128,7 +132,10 @@ class StreamColorizer:
     def _full_l(self, frames: list[np.ndarray]) -> torch.Tensor:
         dev = self.engine.device
         if dev.type == "cpu":
-            return torch.from_numpy(np.stack([color_cpu.l_from_pixels(f) for f in frames]))[:, None]
+            L = np.empty((len(frames), 1, *frames[0].shape[:2]), np.float32)
+            for f, dst in zip(frames, L[:, 0]):
+                color_cpu.l_from_pixels(f, dst)
+            return torch.from_numpy(L)
         rgbs = [f if f.ndim == 3 else np.repeat(f[..., None], 3, axis=2) for f in frames]
         x = torch.from_numpy(np.stack(rgbs))
         if dev.type == "cuda":
