@@ -44,7 +44,7 @@ class FlowCarry:
     along motion trajectories); unreliable pixels (occlusions, new content) take the prediction.
     """
 
-    def __init__(self, alpha: float = 0.85, preset: str = "fast"):
+    def __init__(self, alpha: float = 0.95, preset: str = "fast"):
         import cv2
 
         presets = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,

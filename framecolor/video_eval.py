@@ -50,7 +50,7 @@ def score(frames: Sequence[np.ndarray], truth: Sequence[np.ndarray] | None, gray
 
 
 def evaluate_clip(path: str | os.PathLike, engines: dict[str, ImageColorizer], max_frames: int = 90,
-                  flow_strength: float = 0.85) -> dict:
+                  flow_strength: float = 0.95) -> dict:
     """{mode: metrics} for one clip, plus "ground truth"; `engines` maps a temporal mode to its model."""
     truth = load_clip(path, max_frames)
     grays = _grays(truth)

@@ -49,7 +49,7 @@ class VideoJob:
     side_by_side: bool = False
     chunk_frames: int = 240  # rounded up to a multiple of the batch size
     cut_threshold: float = 0.4
-    flow_strength: float = 0.85  # weight of the carried colour where the flow is reliable
+    flow_strength: float = 0.95  # weight of the carried colour where the flow is reliable
     encode: EncodeSettings = field(default_factory=EncodeSettings)
 
 
@@ -81,7 +81,7 @@ class StreamColorizer:
     """
 
     def __init__(self, engine: ImageColorizer, temporal: str = "none", cut_threshold: float = 0.4,
-                 flow_strength: float = 0.85):
+                 flow_strength: float = 0.95):
         if temporal not in TEMPORAL_MODES:
             raise ValueError(f"--temporal must be one of {', '.join(TEMPORAL_MODES)}, got {temporal!r}")
         if temporal == "lstm" and engine.model.temporal is None:
@@ -523,7 +523,7 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | 
                    chroma_gain: float | None = None, codec: str | None = None, crf: int = 18,
                    preset: str = "medium", start: float = 0.0, end: float | None = None,
                    side_by_side: bool = False, chunk_frames: int = 240, progress: bool = True,
-                   backend: str = "auto", flow_strength: float = 0.85, cut_threshold: float = 0.4) -> Path:
+                   backend: str = "auto", flow_strength: float = 0.95, cut_threshold: float = 0.4) -> Path:
     """Colorize a video file into `dst` (container from its extension), keeping rate, timestamps,
     size, aspect, rotation and the audio packets. Rerun after an interruption to resume.
 

@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", help="training run folder (holds best.safetensors)")
     ap.add_argument("name", help="registry name, e.g. koala-effnet-lite0 or basic-cnn")
-    ap.add_argument("--evaluation", default=None, help="evaluation.json from `framecolor evaluate`")
+    ap.add_argument("--evaluation", default=None,
+                    help="JSON from `framecolor evaluate` or `framecolor evaluate-video`")
     args = ap.parse_args(argv)
     src = Path(args.run) / "best.safetensors"
     model = load_checkpoint(src)
@@ -30,7 +31,8 @@ def main(argv: list[str] | None = None) -> None:
         meta["history"] = json.loads(history.read_text())
     if args.evaluation:
         ev = json.loads(Path(args.evaluation).read_text())
-        meta["evaluation"] = {"summary": ev.get("summary"), "settings": ev.get("settings")}
+        settings = ev.get("settings") or {k: v for k, v in ev.items() if k not in ("summary", "clips")}
+        meta["evaluation"] = {"summary": ev.get("summary"), "settings": settings}
     out = save_checkpoint(model, BUNDLED_DIR / f"{args.name}.safetensors", meta)
     print(out, read_meta(out)["sha256"])
 

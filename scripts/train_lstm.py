@@ -32,7 +32,8 @@ def main(argv=None) -> int:
         import torch
         torch.set_num_threads(args.threads)
     cfg = TemporalTrainConfig(**{k: getattr(args, k) for k in TemporalTrainConfig.__dataclass_fields__})
-    print(train_temporal(args.clips, args.base, args.output, cfg, args.device))
+    command = " ".join(["python", "scripts/train_lstm.py", *(argv if argv is not None else sys.argv[1:])])
+    print(train_temporal(args.clips, args.base, args.output, cfg, args.device, command=command))
     return 0
 
 

@@ -1,6 +1,8 @@
 """Training the temporal head: clip windows, a couple of steps, a checkpoint the video path loads."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 
@@ -15,14 +17,27 @@ def _base(tmp_path):
     return save_checkpoint(build_model(ColorizerConfig(name="basic-cnn", embedder=None)), tmp_path / "base.safetensors")
 
 
-def test_clip_windows_are_consecutive_frames(tmp_path):
-    from framecolor.training.video_data import ClipWindows, cache_clip
+def test_feature_windows_pair_features_with_their_frames(tmp_path):
+    from framecolor.training.video_data import FeatureWindows, cache_clip
 
     cache = cache_clip(vc.make_clip(tmp_path / "a.mp4", n=12, h=96, w=128), tmp_path, side=64)
-    arr = np.load(cache)
-    assert arr.shape == (12, 64, 88, 3) and arr.dtype == np.uint8
-    windows = ClipWindows([cache], length=4, crop=32, stride=2, train=False)
-    assert len(windows) == 5 and windows[0].shape == (4, 32, 32, 3)
+    frames = np.load(cache)
+    assert frames.shape == (12, 64, 88, 3) and frames.dtype == np.uint8
+    # stand-in "features": each cell holds its frame index and its pixel row/column of origin
+    t, y, x = np.meshgrid(np.arange(10), np.arange(8) * 8, np.arange(11) * 8, indexing="ij")
+    feats = tmp_path / "f.npy"
+    np.save(feats, np.stack((t, y, x), axis=1).astype(np.float16))
+    windows = FeatureWindows([(feats, cache)], length=4, crop=32, stride=2, train=True, seed=1)
+    assert len(windows) == 4  # only the 10 frames that have features
+    f, rgb = windows[3]
+    assert f.shape == (4, 3, 4, 4) and rgb.shape == (4, 32, 32, 3)
+    assert f[:, 0, 0, 0].tolist() == [6, 7, 8, 9]
+    y0, x0 = int(f[0, 1, 0, 0]), int(f[0, 2, 0, 0])
+    assert torch.equal(rgb, torch.from_numpy(frames[6:10, y0:y0 + 32, x0:x0 + 32]))
+    again = windows[3][0]
+    windows.set_epoch(1)
+    assert torch.equal(again, f) and any(not torch.equal(windows[i][0], FeatureWindows(
+        [(feats, cache)], length=4, crop=32, stride=2, seed=1)[i][0]) for i in range(4))  # crops follow the epoch
 
 
 def test_train_temporal_learns_only_the_head_and_saves_a_loadable_model(tmp_path):
@@ -36,7 +51,7 @@ def test_train_temporal_learns_only_the_head_and_saves_a_loadable_model(tmp_path
     for i in range(3):
         vc.make_clip(clips / f"c{i}.mp4", n=10, h=96, w=128, step=2 + i)
     base = _base(tmp_path)
-    cfg = TemporalTrainConfig(epochs=1, batch_size=2, length=3, crop=32, side=64, hidden_channels=8,
+    cfg = TemporalTrainConfig(epochs=1, batch_size=2, length=3, crop=32, side=64, hidden_channels=8, max_frames=8,
                               max_steps_per_epoch=2, val_fraction=0.34)
     best = train_temporal(str(clips), str(base), str(tmp_path / "run"), cfg, log=lambda *_: None)
     model = load_checkpoint(best)
@@ -46,3 +61,51 @@ def test_train_temporal_learns_only_the_head_and_saves_a_loadable_model(tmp_path
     assert all(torch.equal(v, frozen[k]) for k, v in model.decoder.state_dict().items())  # image model untouched
     colorizer = StreamColorizer(ImageColorizer(model, torch.device("cpu"), size=32, batch_size=2), "lstm")
     assert colorizer(list(vc.moving_frames(3))).shape == (3, 48, 64, 3)
+
+
+def test_cached_features_give_what_the_whole_model_gives(tmp_path):
+    from framecolor.config import ColorizerConfig, TemporalConfig
+    from framecolor.models.registry import build_model
+    from framecolor.training.data import batch_to_lab
+    from framecolor.training.temporal_loop import cache_features, clip_batch
+    from framecolor.training.video_data import FeatureWindows, cache_clip
+
+    torch.manual_seed(0)
+    model = build_model(ColorizerConfig(embedder=None, temporal=TemporalConfig(hidden_channels=8))).eval()
+    torch.nn.init.normal_(model.temporal.out.weight, std=0.1)  # a head that does something
+    frames = cache_clip(vc.make_clip(tmp_path / "a.mp4", n=10, h=96, w=96), tmp_path, side=64)
+    feats = cache_features(model, frames, "test", max_frames=8)
+    assert np.load(feats).shape == (8, model.encoder.out_channels, 8, 8)
+    assert cache_features(model, frames, "test", max_frames=8).stat().st_mtime_ns == feats.stat().st_mtime_ns
+    f, rgb = FeatureWindows([(feats, frames)], length=4, crop=64, stride=4, train=False)[1]  # whole frames
+    with torch.no_grad():
+        pred, target = clip_batch(model, f[None], rgb[None], torch.device("cpu"))
+        L, _ = batch_to_lab(rgb)
+        whole, _ = model.forward_clip(L[None])
+    assert pred.shape == target.shape == (1, 4, 2, 64, 64)
+    assert torch.allclose(pred, whole, atol=2e-2)  # float16 features: same prediction, up to rounding
+    assert not torch.allclose(pred, torch.zeros_like(pred), atol=1e-2)
+
+
+def _train(clips, base, out, epochs):
+    from framecolor.training.temporal_loop import TemporalTrainConfig, train_temporal
+
+    cfg = TemporalTrainConfig(epochs=epochs, batch_size=2, length=3, crop=32, side=64, hidden_channels=8,
+                              max_frames=8, max_steps_per_epoch=2, val_fraction=0.34, lr=1e-2)
+    train_temporal(str(clips), str(base), str(out), cfg, log=lambda *_: None)
+    return torch.load(out / "resume.pt", weights_only=True)
+
+
+def test_temporal_training_resumes_exactly(tmp_path):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for i in range(3):
+        vc.make_clip(clips / f"c{i}.mp4", n=10, h=96, w=128, step=2 + i)
+    base = _base(tmp_path)
+    straight = _train(clips, base, tmp_path / "a", epochs=2)
+    _train(clips, base, tmp_path / "b", epochs=1)
+    resumed = _train(clips, base, tmp_path / "b", epochs=2)
+    assert resumed["epoch"] == straight["epoch"] == 2
+    assert all(torch.equal(v, resumed["model"][k]) for k, v in straight["model"].items())
+    untimed = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in json.loads(h)]  # noqa: E731
+    assert untimed(resumed["history"]) == untimed(straight["history"])

@@ -78,7 +78,11 @@ class Colorizer(nn.Module):
         b, t = L.shape[:2]
         flat_emb = None if embedding is None else embedding.flatten(0, 1)
         feats = self.features(L.flatten(0, 1), flat_emb)
-        feats = feats.unflatten(0, (b, t))
+        return self.decode_clip(feats.unflatten(0, (b, t)), state)
+
+    def decode_clip(self, feats: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
+        """(B, T, C, h, w) fused bottlenecks -> (B, T, 2, 8h, 8w) through the temporal head and decoder."""
+        b, t = feats.shape[:2]
         if self.temporal is not None:
             feats, state = self.temporal(feats, state)
         return self.decoder(feats.flatten(0, 1)).unflatten(0, (b, t)), state

@@ -4,17 +4,23 @@ The image model's weights are loaded and frozen; only the temporal head (and opt
 decoder) learns. The loss is the per-frame MSE on a*b*/128 plus a temporal term that asks the
 frame-to-frame change of the prediction to match that of the truth, which punishes flicker
 without punishing real motion. Training resumes exactly from `resume.pt` at epoch boundaries.
+
+The encoder, classifier and fusion are frozen, so their output is computed once per cached frame
+(`cache_features`, float16 on disk) and training runs only the head and the decoder on crops of
+those bottleneck features; this makes an epoch several times cheaper than running the whole model.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
@@ -23,10 +29,11 @@ from ..color import normalize_ab
 from ..config import TemporalConfig
 from ..io import atomic_write
 from ..models.colorizer import Colorizer
-from ..models.registry import load_checkpoint, save_checkpoint
+from ..models.embedders import sha256_file
+from ..models.registry import load_checkpoint, read_meta, resolve_checkpoint, save_checkpoint
 from .data import batch_to_lab
 from .loop import load_resume, save_resume
-from .video_data import ClipWindows, split_caches
+from .video_data import FeatureWindows, split_caches
 
 
 @dataclass(frozen=True)
@@ -34,12 +41,14 @@ class TemporalTrainConfig:
     epochs: int = 10
     batch_size: int = 4
     length: int = 6  # frames per window (truncated back-propagation through time)
-    crop: int = 96
-    side: int = 128  # clips are cached with this short side
+    crop: int = 128  # pixels, a multiple of 8 (crop // 8 feature cells)
+    side: int = 256  # clips are cached with this short side (the video working size)
+    max_frames: int | None = 120  # frames per clip (from the start) whose features are cached
     lr: float = 3e-4
     temporal_weight: float = 1.0
     hidden_channels: int = 256
     train_decoder: bool = False
+    bf16: bool = False  # bfloat16 autocast for the cached features and the training steps
     max_steps_per_epoch: int | None = None
     val_fraction: float = 0.15
     seed: int = 0
@@ -67,12 +76,53 @@ def clip_loss(pred: torch.Tensor, target: torch.Tensor, temporal_weight: float) 
     return F.mse_loss(pred, target) + temporal_weight * change
 
 
-def clip_batch(model: Colorizer, rgb: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, T, H, W, 3) uint8 windows -> (prediction, target), both (B, T, 2, H, W) a*b*/128."""
+def base_tag(base: str | Path) -> str:
+    """Short hash of the base model's weights: names its feature caches, so a new base recomputes them."""
+    path = resolve_checkpoint(base)
+    return (read_meta(path).get("sha256") or sha256_file(path))[:12]
+
+
+@torch.no_grad()
+def cache_features(model: Colorizer, frames: Path, tag: str, max_frames: int | None = None,
+                   device: torch.device = torch.device("cpu"), batch: int = 8, bf16: bool = False) -> Path:
+    """(T, H, W, 3) uint8 frame cache -> (T, C, H/8, W/8) float16 fused bottleneck beside it."""
+    rgb = np.load(frames, mmap_mode="r")[:max_frames]
+    out = frames.with_name(f"{frames.stem}-feat-{tag}{'-bf16' if bf16 else ''}-{len(rgb)}.npy")
+    if out.is_file():
+        return out
+    model.eval()
+    chunks = []
+    for i in range(0, len(rgb), batch):
+        L, _ = batch_to_lab(torch.from_numpy(np.array(rgb[i:i + batch])).to(device))
+        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+            chunks.append(model.features(L.contiguous(memory_format=torch.channels_last)).half().cpu().numpy())
+    tmp = out.with_suffix(".part.npy")
+    np.save(tmp, np.concatenate(chunks))
+    os.replace(tmp, out)
+    return out
+
+
+def feature_pairs(model: Colorizer, caches: list[Path], tag: str, cfg: TemporalTrainConfig,
+                  device: torch.device, log=print) -> list[tuple[Path, Path]]:
+    """(features, frames) cache pairs, computing the missing feature caches."""
+    pairs = []
+    for i, frames in enumerate(caches):
+        t0 = time.time()
+        feats = cache_features(model, frames, tag, cfg.max_frames, device, 2 * cfg.batch_size, cfg.bf16)
+        pairs.append((feats, frames))
+        log(f"features {i + 1}/{len(caches)}: {pairs[-1][0].name} ({time.time() - t0:.1f} s)")
+    return pairs
+
+
+def clip_batch(model: Colorizer, feats: torch.Tensor, rgb: torch.Tensor, device: torch.device,
+               bf16: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T, C, c, c) features and (B, T, 8c, 8c, 3) uint8 frames -> (prediction, target), both
+    (B, T, 2, 8c, 8c) a*b*/128."""
     b, t = rgb.shape[:2]
-    L, ab = batch_to_lab(rgb.flatten(0, 1).to(device))
-    pred, _ = model.forward_clip(L.unflatten(0, (b, t)))
-    return pred, normalize_ab(ab).unflatten(0, (b, t))
+    _, ab = batch_to_lab(rgb.flatten(0, 1).to(device))
+    with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+        pred, _ = model.decode_clip(feats.to(device))
+    return pred.float(), normalize_ab(ab).unflatten(0, (b, t))
 
 
 def _set_modes(model: Colorizer, cfg: TemporalTrainConfig, train: bool) -> None:
@@ -92,10 +142,11 @@ def run_epoch(model: Colorizer, loader: DataLoader, cfg: TemporalTrainConfig, de
     steps = len(loader) if cfg.max_steps_per_epoch is None or opt is None else min(cfg.max_steps_per_epoch, len(loader))
     total, n = 0.0, 0
     with torch.set_grad_enabled(opt is not None):
-        for i, rgb in enumerate(tqdm(loader, total=steps, desc=desc, unit="batch", file=sys.stderr, mininterval=5)):
+        for i, (feats, rgb) in enumerate(tqdm(loader, total=steps, desc=desc, unit="batch", file=sys.stderr,
+                                              mininterval=5)):
             if i >= steps:
                 break
-            loss = clip_loss(*clip_batch(model, rgb, device), cfg.temporal_weight)
+            loss = clip_loss(*clip_batch(model, feats, rgb, device, cfg.bf16), cfg.temporal_weight)
             if opt is not None:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -104,8 +155,22 @@ def run_epoch(model: Colorizer, loader: DataLoader, cfg: TemporalTrainConfig, de
     return total / max(n, 1)
 
 
+def _datasets(clips_dir: str, base_model: str, out: Path, model: Colorizer, cfg: TemporalTrainConfig,
+              device: torch.device, log) -> tuple[FeatureWindows, FeatureWindows, dict]:
+    train_c, val_c = split_caches(clips_dir, out / "cache", cfg.side, cfg.val_fraction, log)
+    tag = base_tag(base_model)
+    train_p, val_p = (feature_pairs(model, c, tag, cfg, device, log) for c in (train_c, val_c))
+    train_set = FeatureWindows(train_p, cfg.length, cfg.crop, train=True, seed=cfg.seed)
+    val_set = FeatureWindows(val_p, cfg.length, cfg.crop, stride=cfg.length, train=False, seed=cfg.seed)
+    names = lambda caches: [p.stem.removesuffix(f"-{cfg.side}") for p in caches]  # noqa: E731
+    meta = {"base_model": str(base_model), "clips": str(clips_dir), "train_clips": names(train_c),
+            "val_clips": names(val_c), "train_windows": len(train_set), "val_windows": len(val_set),
+            "temporal_train_config": dataclasses.asdict(cfg)}
+    return train_set, val_set, meta
+
+
 def train_temporal(clips_dir: str, base_model: str, out_dir: str, cfg: TemporalTrainConfig,
-                   device: str = "cpu", log=print) -> Path:
+                   device: str = "cpu", log=print, command: str | None = None) -> Path:
     """Train (or resume) the temporal head; returns the best checkpoint (safetensors + JSON)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -113,20 +178,21 @@ def train_temporal(clips_dir: str, base_model: str, out_dir: str, cfg: TemporalT
     dev = torch.device(device)
     model = temporal_model_from(base_model, cfg.hidden_channels).to(dev)
     params = freeze_for_temporal(model, cfg.train_decoder)
-    train_c, val_c = split_caches(clips_dir, out / "cache", cfg.side, cfg.val_fraction, log)
-    train_set = ClipWindows(train_c, cfg.length, cfg.crop, train=True)
-    val_loader = DataLoader(ClipWindows(val_c, cfg.length, cfg.crop, stride=cfg.length, train=False),
-                            batch_size=cfg.batch_size)
+    train_set, val_set, meta = _datasets(clips_dir, base_model, out, model, cfg, dev, log)
+    val_loader = DataLoader(val_set, batch_size=cfg.batch_size)
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
     start, history, best = 0, [], math.inf
     if (out / "resume.pt").is_file():
         start, history, best = load_resume(out / "resume.pt", model, opt, sched)
         log(f"resuming after epoch {start}")
-    meta = {"base_model": str(base_model), "clips": str(clips_dir), "train_clips": [p.stem for p in train_c],
-            "val_clips": [p.stem for p in val_c], "temporal_train_config": dataclasses.asdict(cfg)}
+    else:  # the zero-initialised head is the image model itself: its loss is the bar to beat
+        history.append({"epoch": 0, "val_loss": run_epoch(model, val_loader, cfg, dev)})
+        log(json.dumps(history[-1]))
+    meta.update(val_loss_image_model=history[0]["val_loss"], training_command=command)
     for epoch in range(start + 1, cfg.epochs + 1):
         t0 = time.time()
+        train_set.set_epoch(epoch)
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen, drop_last=True)
         row = {"epoch": epoch, "train_loss": run_epoch(model, loader, cfg, dev, opt, f"epoch {epoch}/{cfg.epochs}"),
@@ -137,7 +203,8 @@ def train_temporal(clips_dir: str, base_model: str, out_dir: str, cfg: TemporalT
         log(json.dumps(row))
         if row["val_loss"] < best:
             best = row["val_loss"]
-            save_checkpoint(model, out / "best.safetensors", {**meta, "epoch": epoch, "val_loss": best})
+            save_checkpoint(model, out / "best.safetensors", {**meta, "epoch": epoch, "val_loss": best,
+                                                              "history": history})
         save_resume(out / "resume.pt", model, opt, sched, epoch, history, best)
         atomic_write(out / "history.json", json.dumps(history, indent=1).encode())
     return out / "best.safetensors"

@@ -1,8 +1,9 @@
 """Clips for training the temporal head: decoded once into small uint8 arrays, sampled as windows.
 
 Each clip is decoded with PyAV, resized so its short side is `side` (multiple of 8) and cached as
-one (T, H, W, 3) uint8 .npy file; windows of consecutive frames with one random crop and flip per
-window are drawn from memory-mapped caches, so memory does not grow with the number of clips.
+one (T, H, W, 3) uint8 .npy file. The frozen part of the model turns each cached frame into its
+fused bottleneck once (see temporal_loop.cache_features); windows of consecutive frames are then
+drawn from the memory-mapped feature and frame caches, so memory does not grow with the number of clips.
 """
 from __future__ import annotations
 
@@ -52,32 +53,45 @@ def cache_clip(clip: Path, cache_dir: Path, side: int = 128) -> Path:
 
 @dataclass(frozen=True)
 class Window:
-    cache: Path
+    pair: int  # index into the (features, frames) caches
     start: int
 
 
-class ClipWindows(Dataset):
-    """(T, crop, crop, 3) uint8 windows of consecutive frames from cached clips."""
+class FeatureWindows(Dataset):
+    """Windows of consecutive frames: frozen bottleneck features and the colour frames they came from.
 
-    def __init__(self, caches: list[Path], length: int = 6, crop: int = 96, stride: int = 3, train: bool = True):
-        self.length, self.crop, self.train = length, crop, train
-        self.arrays = {c: np.load(c, mmap_mode="r") for c in caches}
-        self.windows = [Window(c, s) for c, a in self.arrays.items()
-                        for s in range(0, len(a) - length + 1, stride) if min(a.shape[1:3]) >= crop]
+    features: (T, C, h, w) float16 .npy of the fused bottleneck; frames: (T', 8h, 8w, 3) uint8 .npy,
+    T <= T'. Item: ((length, C, c, c) float32 features, (length, 8c, 8c, 3) uint8 frames) for one
+    crop per window, aligned to the 8-pixel grid (c = crop // 8). No flips: the features of a
+    mirrored frame are not the mirrored features. Crops are drawn from (seed, epoch, index), so an
+    epoch is the same whether or not the run was resumed before it.
+    """
+
+    def __init__(self, pairs: list[tuple[Path, Path]], length: int = 6, crop: int = 128, stride: int = 3,
+                 train: bool = True, seed: int = 0):
+        if crop % 8:
+            raise ValueError(f"crop must be a multiple of 8, got {crop}")
+        self.length, self.cells, self.train, self.seed, self.epoch = length, crop // 8, train, seed, 0
+        self.pairs = [(np.load(f, mmap_mode="r"), np.load(r, mmap_mode="r")) for f, r in pairs]
+        self.windows = [Window(i, s) for i, (f, _) in enumerate(self.pairs)
+                        for s in range(0, len(f) - length + 1, stride) if min(f.shape[2:]) >= self.cells]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.windows)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         win = self.windows[i]
-        clip = self.arrays[win.cache][win.start:win.start + self.length]
-        h, w = clip.shape[1:3]
-        rng = np.random.default_rng() if self.train else np.random.default_rng(i)
-        y, x = rng.integers(0, h - self.crop + 1), rng.integers(0, w - self.crop + 1)
-        patch = clip[:, y:y + self.crop, x:x + self.crop]
-        if self.train and rng.random() < 0.5:
-            patch = patch[:, :, ::-1]
-        return torch.from_numpy(np.ascontiguousarray(patch))
+        feats, frames = self.pairs[win.pair]
+        h, w = feats.shape[2:]
+        rng = np.random.default_rng((self.seed, self.epoch if self.train else 0, self.train, i))
+        y, x = int(rng.integers(0, h - self.cells + 1)), int(rng.integers(0, w - self.cells + 1))
+        c, t = self.cells, slice(win.start, win.start + self.length)
+        f = torch.from_numpy(np.array(feats[t, :, y:y + c, x:x + c])).float()
+        rgb = torch.from_numpy(np.array(frames[t, 8 * y:8 * (y + c), 8 * x:8 * (x + c)]))
+        return f, rgb
 
 
 def split_caches(clips_dir: str | os.PathLike, cache_dir: str | os.PathLike, side: int = 128,
