@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .config import FLOW_STRENGTH
 from .metrics import occlusion_mask, warp
 
 
@@ -44,7 +45,7 @@ class FlowCarry:
     along motion trajectories); unreliable pixels (occlusions, new content) take the prediction.
     """
 
-    def __init__(self, alpha: float = 0.95, preset: str = "fast"):
+    def __init__(self, alpha: float = FLOW_STRENGTH, preset: str = "fast"):
         import cv2
 
         presets = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,

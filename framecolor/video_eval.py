@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from . import metrics
+from .config import FLOW_STRENGTH
 from .inference import ImageColorizer
 from .video.probe import probe
 from .video.reader import read_frames
@@ -50,7 +51,7 @@ def score(frames: Sequence[np.ndarray], truth: Sequence[np.ndarray] | None, gray
 
 
 def evaluate_clip(path: str | os.PathLike, engines: dict[str, ImageColorizer], max_frames: int = 90,
-                  flow_strength: float = 0.95) -> dict:
+                  flow_strength: float = FLOW_STRENGTH) -> dict:
     """{mode: metrics} for one clip, plus "ground truth"; `engines` maps a temporal mode to its model."""
     truth = load_clip(path, max_frames)
     grays = _grays(truth)

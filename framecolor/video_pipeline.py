@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from . import color_cpu
+from .config import FLOW_STRENGTH
 from .color import denormalize_ab, lab_to_rgb, srgb_to_linear
 from .inference import ImageColorizer, autocast, load_colorizer, working_shape
 from .models.registry import DEFAULT_MODEL
@@ -49,7 +50,7 @@ class VideoJob:
     side_by_side: bool = False
     chunk_frames: int = 240  # rounded up to a multiple of the batch size
     cut_threshold: float = 0.4
-    flow_strength: float = 0.95  # weight of the carried colour where the flow is reliable
+    flow_strength: float = FLOW_STRENGTH  # weight of the carried colour where the flow is reliable
     encode: EncodeSettings = field(default_factory=EncodeSettings)
 
 
@@ -81,7 +82,7 @@ class StreamColorizer:
     """
 
     def __init__(self, engine: ImageColorizer, temporal: str = "none", cut_threshold: float = 0.4,
-                 flow_strength: float = 0.95):
+                 flow_strength: float = FLOW_STRENGTH):
         if temporal not in TEMPORAL_MODES:
             raise ValueError(f"--temporal must be one of {', '.join(TEMPORAL_MODES)}, got {temporal!r}")
         if temporal == "lstm" and engine.model.temporal is None:
@@ -441,8 +442,8 @@ def steady_malloc(threshold: int = 1 << 20) -> None:
 def _opencv_threads(device: torch.device) -> Iterator[None]:
     """On the CPU, OpenCV runs single-threaded for the job (process-wide; restored afterwards): its
     per-frame conversions then run in the decode and encode threads and leave the cores to the model,
-    instead of a second thread pool contending with torch's (measured: e2e/model-only 0.93-1.00 vs
-    0.80-0.86 at 720p on 2 cores)."""
+    instead of a second thread pool contending with torch's (on a loaded 2-core machine, e2e/model-only
+    at 720p was 0.93-1.00 with it against 0.80-0.86 without; not yet repeated on an idle one)."""
     import cv2
 
     before = cv2.getNumThreads()
@@ -523,7 +524,7 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | 
                    chroma_gain: float | None = None, codec: str | None = None, crf: int = 18,
                    preset: str = "medium", start: float = 0.0, end: float | None = None,
                    side_by_side: bool = False, chunk_frames: int = 240, progress: bool = True,
-                   backend: str = "auto", flow_strength: float = 0.95, cut_threshold: float = 0.4) -> Path:
+                   backend: str = "auto", flow_strength: float = FLOW_STRENGTH, cut_threshold: float = 0.4) -> Path:
     """Colorize a video file into `dst` (container from its extension), keeping rate, timestamps,
     size, aspect, rotation and the audio packets. Rerun after an interruption to resume.
 
