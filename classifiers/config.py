@@ -69,6 +69,7 @@ class TrainConfig:
     test_subset: int = 0
     channels_last: bool = False
     augment_shift: int = 0  # random translation of each training image by up to N pixels (0 = none, as the thesis)
+    input_size: int = 0  # 0 = the images' own size (28); N = resize to N x N (bilinear) before the network
 
     def net(self) -> NetConfig:
         return net_config(self.model, self.width)

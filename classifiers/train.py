@@ -49,6 +49,16 @@ def normalise(xb: torch.Tensor, dataset: str) -> torch.Tensor:
     return (xb.float() / 255.0 - mean) / std
 
 
+def model_input(xb: torch.Tensor, cfg: TrainConfig, device: torch.device) -> torch.Tensor:
+    """A uint8 batch as the network sees it: standardised, on ``device``, and when ``cfg.input_size`` is
+    set, resized (bilinear) to that square side, so the stem's two stride-2 steps leave more than 7x7."""
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    x = normalise(xb, cfg.dataset).to(device, non_blocking=True)
+    if cfg.input_size and cfg.input_size != x.shape[-1]:
+        x = F.interpolate(x, size=(cfg.input_size, cfg.input_size), mode="bilinear", align_corners=False)
+    return x.contiguous(memory_format=fmt)
+
+
 def objective(logits: torch.Tensor, y: torch.Tensor, thesis_loss: bool) -> torch.Tensor:
     """Cross-entropy on logits; with ``thesis_loss``, cross_entropy applied to softmax probabilities
     (the thesis's bug: the loss cannot go below about 1.461 and its gradients shrink)."""
@@ -86,7 +96,6 @@ def train_one_epoch(model: Net, opt: torch.optim.Optimizer, data: Split, cfg: Tr
     order, bs = epoch_order(len(data.y), cfg.seed, epoch), cfg.batch_size
     shifts = shift_offsets(len(order), cfg.augment_shift, cfg.seed, epoch) if cfg.augment_shift else None
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # objective, true CE, correct
-    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     start = time.perf_counter()
     bar = tqdm(range(0, len(order), bs), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
                leave=False)
@@ -95,7 +104,7 @@ def train_one_epoch(model: Net, opt: torch.optim.Optimizer, data: Split, cfg: Tr
         xb = data.x[idx]
         if shifts is not None:
             xb = random_shift(xb, shifts[i:i + bs], cfg.augment_shift)
-        x = normalise(xb, cfg.dataset).to(device, non_blocking=True, memory_format=fmt)
+        x = model_input(xb, cfg, device)
         y = data.y[idx].to(device, non_blocking=True)
         logits = model(x)
         loss = objective(logits, y, cfg.thesis_loss)
@@ -115,9 +124,8 @@ def evaluate(model: Net, data: Split, cfg: TrainConfig, device: torch.device) ->
     """Test metrics and the predicted class of every test image."""
     model.eval()
     sums, preds = torch.zeros(3, dtype=torch.float64, device=device), []
-    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     for i in range(0, len(data.y), cfg.eval_batch_size):
-        x = normalise(data.x[i:i + cfg.eval_batch_size], cfg.dataset).to(device, memory_format=fmt)
+        x = model_input(data.x[i:i + cfg.eval_batch_size], cfg, device)
         y = data.y[i:i + cfg.eval_batch_size].to(device)
         logits = model(x)
         loss = objective(logits, y, cfg.thesis_loss)

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from classifiers.cli import main
 from classifiers.config import TrainConfig
 from classifiers.data import Dataset
-from classifiers.train import CKPT, fit, objective, random_shift, shift_offsets
+from classifiers.train import CKPT, fit, model_input, objective, random_shift, shift_offsets
 
 SMALL = dict(model="resnet10", width=8, batch_size=32, eval_batch_size=64)
 
@@ -61,11 +61,12 @@ def test_same_seed_same_accuracy_other_seed_differs(tmp_path, data):
     assert c[-1]["train_loss"] != a[-1]["train_loss"]
 
 
-@pytest.mark.parametrize("momentum,shift", [(0.0, 0), (0.9, 0), (0.0, 2)])
-def test_resume_reproduces_an_uninterrupted_run(tmp_path, data, momentum, shift):
-    cfg = TrainConfig(**SMALL, epochs=2, momentum=momentum, augment_shift=shift)
+@pytest.mark.parametrize("momentum,shift,size", [(0.0, 0, 0), (0.9, 0, 0), (0.0, 2, 0), (0.0, 1, 40)])
+def test_resume_reproduces_an_uninterrupted_run(tmp_path, data, momentum, shift, size):
+    opts = dict(momentum=momentum, augment_shift=shift, input_size=size)
+    cfg = TrainConfig(**SMALL, epochs=2, **opts)
     whole = _fit(cfg, tmp_path / "whole", data)
-    _fit(TrainConfig(**SMALL, epochs=1, momentum=momentum, augment_shift=shift), tmp_path / "cut", data)
+    _fit(TrainConfig(**SMALL, epochs=1, **opts), tmp_path / "cut", data)
     resumed = _fit(cfg, tmp_path / "cut", data, resume=True)
     strip = lambda h: [{k: v for k, v in r.items() if "seconds" not in k} for r in h]
     assert strip(resumed) == strip(whole)
@@ -83,6 +84,19 @@ def test_shift_augmentation_translates_each_image_by_its_own_offset():
     y = random_shift(x, off, 2)
     for i, (dy, dx) in enumerate(off.tolist()):  # content moves by (2 - offset) pixels, nothing else changes
         assert torch.equal(y[i], torch.roll(x[i], (2 - dy, 2 - dx), dims=(1, 2)))
+
+
+def test_input_size_resizes_what_the_network_sees():
+    x = torch.zeros(2, 1, 28, 28, dtype=torch.uint8)
+    x[:, 0, 7:21, 7:21] = 255
+    cfg = TrainConfig(**SMALL, input_size=56, channels_last=True)
+    y = model_input(x, cfg, torch.device("cpu"))
+    assert y.shape == (2, 1, 56, 56) and y.is_contiguous(memory_format=torch.channels_last)
+    native = model_input(x, TrainConfig(**SMALL), torch.device("cpu"))
+    assert native.shape == (2, 1, 28, 28)
+    # bilinear x2: the bright square covers the middle half, and the background keeps its value
+    assert y[0, 0, 28, 28] == native[0, 0, 14, 14] and y[0, 0, 2, 2] == native[0, 0, 1, 1]
+    assert torch.allclose(y[0, 0, 14:42, 14:42].mean(), native[0, 0, 7:21, 7:21].mean(), atol=0.2)
 
 
 def test_resume_with_other_settings_is_refused(tmp_path, data):
