@@ -69,8 +69,8 @@ def l_from_rgb8(rgb: torch.Tensor) -> torch.Tensor:
 @dataclass
 class Prepared:
     L: torch.Tensor  # (B, 1, H, W) full-resolution L* in [0, 100]
-    small: torch.Tensor  # (B, 1, h, w) working-size L*
-    gray: np.ndarray  # (B, h, w) uint8 working-size L* * 2.55, for flow and cut detection
+    small: torch.Tensor | None  # (B, 1, h, w) working-size L* (None until StreamColorizer._working)
+    gray: np.ndarray | None  # (B, h, w) uint8 working-size L* * 2.55, for flow and cut detection
 
 
 class StreamColorizer:
@@ -98,18 +98,28 @@ class StreamColorizer:
         return self.merge(prepared, self.predict(prepared))
 
     @torch.no_grad()
-    def prepare(self, frames: list[np.ndarray]) -> "Prepared":
-        """Decode-thread step: full-resolution L*, working-size L*, and its uint8 copy for flow/cuts.
-        frames: (H, W, 3) uint8 RGB, or (H, W) uint8 grey levels (Frame.pixels of a grey frame)."""
-        L = self._full_l(frames)  # (B, 1, H, W) L* on the device
-        small = F.interpolate(L, size=working_shape(*L.shape[-2:], self.engine.size), mode="bilinear",
-                              antialias=True, align_corners=False)
-        gray = (small[:, 0] * 2.55).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
-        return Prepared(L, small, gray)
+    def prepare(self, frames: list[np.ndarray], working: bool = True) -> "Prepared":
+        """Decode-thread step: full-resolution L*, and (with ``working``) the working-size L* and its
+        uint8 copy for flow and cut detection.
+        frames: (H, W, 3) uint8 RGB, or (H, W) uint8 grey levels (Frame.pixels of a grey frame).
+
+        The pipeline passes ``working=False`` on the CPU: the resize is a torch op, and a torch op in
+        a second Python thread starts a second OpenMP team that fights the model's team for the same
+        cores; `predict` then does it in the model's thread. On a GPU it stays here (async kernels)."""
+        p = Prepared(self._full_l(frames), None, None)
+        return self._working(p) if working or p.L.device.type != "cpu" else p
+
+    def _working(self, p: "Prepared") -> "Prepared":
+        if p.small is None:
+            p.small = F.interpolate(p.L, size=working_shape(*p.L.shape[-2:], self.engine.size), mode="bilinear",
+                                    antialias=True, align_corners=False)
+            p.gray = (p.small[:, 0] * 2.55).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+        return p
 
     @torch.no_grad()
     def predict(self, p: "Prepared") -> torch.Tensor:
         """Model-thread step, in frame order: (B, 2, h, w) a*b* at working size, temporally smoothed."""
+        p = self._working(p)
         cuts = [self.cuts(g) for g in p.gray]
         ab = self._predict(p.small, cuts)
         if self.temporal == "flow":
@@ -121,7 +131,7 @@ class StreamColorizer:
         """Encode-thread step: upsample a*b*, merge with full-resolution L* -> (B, H, W, 3) uint8."""
         L = p.L
         if L.device.type == "cpu":
-            ab_hw = ab.float().permute(0, 2, 3, 1).contiguous().numpy()
+            ab_hw = np.ascontiguousarray(ab.float().numpy().transpose(0, 2, 3, 1))  # numpy: no torch thread team
             out = np.empty((*L.shape[:1], *L.shape[-2:], 3), np.uint8)
             for i in range(len(L)):
                 self._to_rgb8(L[i, 0].numpy(), ab_hw[i], out[i])
@@ -403,7 +413,7 @@ def _encode_chunks(stages: Iterable, store: ChunkStore, make_writer: Callable[[P
 def _stage_fns(colorizer: StreamColorizer, side_by_side: bool) -> tuple[Callable, Callable, Callable]:
     """(prepare: decode thread, predict: model thread, render: encode thread)."""
     def prepare(batch: list[Frame]):
-        return batch, colorizer.prepare([f.pixels for f in batch])
+        return batch, colorizer.prepare([f.pixels for f in batch], working=False)
 
     def predict(item) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
         return colorizer.predict(item[1]), colorizer.state()
