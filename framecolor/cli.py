@@ -207,7 +207,8 @@ def _parser_video(sub) -> argparse.ArgumentParser:
     p.add_argument("input", help="video file")
     p.add_argument("-o", "--output", required=True, help="output video; the container follows the extension")
     p.add_argument("--temporal", choices=["none", "flow", "lstm"], default="flow",
-                   help="none: per frame; flow: carry colour along optical flow; lstm: the model's ConvLSTM")
+                   help="none: per frame; flow: carry colour along optical flow; lstm: the model's ConvLSTM "
+                        "head, then the same flow carry")
     p.add_argument("--codec", default=None, help="video encoder (default libx264; libvpx-vp9 for .webm)")
     p.add_argument("--crf", type=int, default=18, help="constant rate factor (lower = better quality)")
     p.add_argument("--preset", default="medium", help="encoder preset (x264/x265: ultrafast ... veryslow)")
@@ -215,7 +216,7 @@ def _parser_video(sub) -> argparse.ArgumentParser:
     p.add_argument("--end", type=float, default=None, help="end time in seconds")
     p.add_argument("--side-by-side", action="store_true", help="write grey|colour frames side by side")
     p.add_argument("--chunk-frames", type=int, default=240, help="frames per resumable chunk")
-    p.add_argument("--flow-strength", type=float, default=FLOW_STRENGTH, help="flow: weight of the carried colour (0-1)")
+    p.add_argument("--flow-strength", type=float, default=FLOW_STRENGTH, help="flow and lstm: weight of the carried colour (0-1; 0 with lstm: the head alone)")
     p.add_argument("--cut-threshold", type=float, default=0.4,
                    help="scene cut when the luminance histograms of two frames differ by more (0-1)")
     p.add_argument("--no-progress", action="store_true")
@@ -235,7 +236,7 @@ def _parser_evaluate_video(sub) -> argparse.ArgumentParser:
     p.add_argument("--temporal", default="none,flow,lstm", help="comma-separated modes to compare")
     p.add_argument("--max-frames", type=int, default=90, help="frames per clip (from the start)")
     p.add_argument("--lstm-model", default="koala-effnet-lite0-lstm", help="model with a temporal head for lstm")
-    p.add_argument("--flow-strength", type=float, default=FLOW_STRENGTH, help="flow: weight of the carried colour (0-1)")
+    p.add_argument("--flow-strength", type=float, default=FLOW_STRENGTH, help="flow and lstm: weight of the carried colour (0-1; 0 with lstm: the head alone)")
     p.add_argument("--json", default="video_eval.json", help="where to write the JSON results")
     p.add_argument("--markdown", default=None, help="where to write the Markdown table (default: printed)")
     _add_common_model_args(p)

@@ -17,9 +17,10 @@ PADDINGS: tuple[str, ...] = ("symmetric", "tf_same")
 # What the encoder is fed: "normalized" L/50 - 1, "raw" L* in 0..100 (the thesis's Keras scripts).
 L_INPUTS: tuple[str, ...] = ("normalized", "raw")
 LR_SCHEDULES: tuple[str, ...] = ("plateau", "cosine")
-# Video `--temporal flow`: weight of the carried colour where the flow is reliable (chosen on training
-# clips with scripts/tune_flow.py; results/video/tune_flow_train_clips.json).
-FLOW_STRENGTH: float = 0.95
+# Video `--temporal flow` and `lstm`: weight of the carried colour where the flow is reliable (chosen on
+# six training clips with scripts/tune_flow.py: the lowest CDC with PSNR no lower than per-frame;
+# results/video/tune_flow_train_clips.json).
+FLOW_STRENGTH: float = 1.0
 
 
 @dataclass(frozen=True)

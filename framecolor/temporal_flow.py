@@ -50,6 +50,8 @@ class FlowCarry:
 
         presets = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"flow strength must be between 0 and 1, got {alpha}")
         self.preset = presets[preset]
         self.alpha = alpha
         self.prev_gray: np.ndarray | None = None
@@ -90,36 +92,3 @@ class FlowCarry:
     def load(self, state: dict[str, np.ndarray]) -> None:
         self.prev_gray, self.prev_ab = state.get("flow_gray"), state.get("flow_ab")
 
-
-class ChromaDrift:
-    """Hold each frame's overall colour cast steady: shift its mean a*b* to a running average of the
-    means of the frames before it (exponential, weight `beta` on the past), restarting at scene cuts.
-
-    Per-frame colorizers flicker mostly as whole-frame casts (the same scene a little bluer, then a
-    little browner); the flow carry cannot fix that where motion makes the warp unreliable. The shift
-    is one pair of numbers per frame, so the colour of each object relative to the frame is untouched.
-    beta = 0 turns it off.
-    """
-
-    def __init__(self, beta: float = 0.0):
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"chroma drift beta must be in [0, 1), got {beta}")
-        self.beta = beta
-        self.mean: np.ndarray | None = None  # (2,) running mean a*b*
-
-    def reset(self) -> None:
-        self.mean = None
-
-    def __call__(self, ab: np.ndarray) -> np.ndarray:
-        """(2, h, w) float32 a*b* -> (2, h, w) with its mean moved to the running mean."""
-        if self.beta == 0.0:
-            return ab
-        mu = ab.reshape(2, -1).mean(axis=1, dtype=np.float64)
-        self.mean = mu if self.mean is None else self.beta * self.mean + (1 - self.beta) * mu
-        return (ab + (self.mean - mu).astype(np.float32)[:, None, None]).astype(np.float32)
-
-    def state(self) -> dict[str, np.ndarray]:
-        return {} if self.mean is None else {"drift_mean": self.mean}
-
-    def load(self, state: dict[str, np.ndarray]) -> None:
-        self.mean = state.get("drift_mean")

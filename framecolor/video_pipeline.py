@@ -77,7 +77,9 @@ class StreamColorizer:
     """Colorizes batches of RGB frames in order, carrying the temporal state between batches.
 
     Frames are colorized from L* at the working size; a*b* are upsampled and merged with the
-    full-resolution L* of each frame. Scene cuts reset the flow carry and the LSTM state.
+    full-resolution L* of each frame. `flow` carries colour along optical flow; `lstm` runs the
+    model's ConvLSTM head and then the same flow carry (flow_strength=0 leaves the head alone).
+    Scene cuts reset the flow carry and the LSTM state.
     On the CPU the full-resolution conversions use OpenCV (color_cpu), on a GPU torch (color).
     """
 
@@ -122,7 +124,7 @@ class StreamColorizer:
         p = self._working(p)
         cuts = [self.cuts(g) for g in p.gray]
         ab = self._predict(p.small, cuts)
-        if self.temporal == "flow":
+        if self.temporal != "none" and self.flow.alpha > 0:  # lstm too: the head steadies features, the carry pixels
             ab = self._carry(ab, p.gray, cuts)
         return ab
 

@@ -9,7 +9,7 @@ import torch
 
 import video_clips as vc
 from framecolor.metrics import cdc, warp_error
-from framecolor.temporal_flow import ChromaDrift, SceneCuts
+from framecolor.temporal_flow import SceneCuts
 from framecolor.video_pipeline import StreamColorizer, colorize_frames
 
 
@@ -80,33 +80,14 @@ def test_lstm_state_is_carried_across_batches_and_reset_at_cuts():
     out = list(colorize_frames(frames, colorizer, 4))
     assert len(out) == 12 and out[0].shape == (96, 128, 3)
     assert calls == [(4, True), (2, False), (2, True), (4, False)]
-    assert "lstm_h" in colorizer.state()
+    assert "lstm_h" in colorizer.state() and "flow_ab" in colorizer.state()  # the flow carry runs after the head
+    head_only = StreamColorizer(colorizer.engine, "lstm", flow_strength=0.0)
+    assert len(list(colorize_frames(frames, head_only, 4))) == 12 and "flow_ab" not in head_only.state()
+    with pytest.raises(ValueError, match="flow strength"):
+        StreamColorizer(colorizer.engine, "lstm", flow_strength=1.5)
 
 
 def test_lstm_mode_needs_a_temporal_head():
     with pytest.raises(ValueError, match="temporal head"):
         StreamColorizer(FlickeringEngine(), "lstm")
 
-
-def test_chroma_drift_holds_the_cast_steady_and_keeps_relative_colour():
-    rng = np.random.default_rng(1)
-    scene = rng.normal(0, 20, (2, 16, 16)).astype(np.float32)  # the same colours, frame after frame
-    casts = rng.normal(0, 8, (30, 2)).astype(np.float32)  # plus a different whole-frame cast each frame
-    drift = ChromaDrift(0.9)
-    out = [drift(scene + c[:, None, None]) for c in casts]
-    means = np.array([o.reshape(2, -1).mean(1) for o in out])
-    # an EMA of independent casts: the std shrinks by sqrt((1 - beta) / (1 + beta)) = 0.23
-    assert (means[10:].std(axis=0) < 0.35 * casts[10:].std(axis=0)).all()
-    for o in out:  # within a frame, every pixel moved by the same amount
-        assert np.allclose(o - o.mean(axis=(1, 2), keepdims=True), scene - scene.mean(axis=(1, 2), keepdims=True),
-                           atol=1e-3)
-    first = scene + casts[0][:, None, None]
-    assert np.array_equal(ChromaDrift(0.0)(first), first)  # off
-    drift.reset()
-    assert np.allclose(drift(first), first, atol=1e-4)  # a new scene starts from its own prediction
-    resumed = ChromaDrift(0.9)
-    resumed.load(drift.state())
-    nxt = scene + casts[1][:, None, None]
-    assert np.array_equal(resumed(nxt), drift(nxt))
-    with pytest.raises(ValueError, match="beta"):
-        ChromaDrift(1.0)
