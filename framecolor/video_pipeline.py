@@ -434,22 +434,6 @@ def _progress(info: VideoInfo, job: VideoJob, done: int, enabled: bool):
                 dynamic_ncols=True, smoothing=0.1)
 
 
-def steady_malloc(threshold: int = 1 << 20) -> None:
-    """glibc only: serve buffers over `threshold` bytes by mmap and give them back when freed.
-
-    glibc otherwise raises its mmap threshold as large frame buffers come and go, and keeps them in
-    fragmented heaps, so the resident size creeps up for minutes. No-op on other C libraries.
-    """
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(-3, threshold)  # M_MMAP_THRESHOLD; fixing it also turns off the dynamic raise
-    except (OSError, AttributeError):
-        pass
-
-
 @contextlib.contextmanager
 def _opencv_threads(device: torch.device) -> Iterator[None]:
     """On the CPU, OpenCV runs single-threaded for the job (process-wide; restored afterwards): its
@@ -470,7 +454,6 @@ def _opencv_threads(device: torch.device) -> Iterator[None]:
 def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, progress: bool = True,
             backend: str = "auto", queue_size: int = 4) -> Path:
     """Colorize `info.path` into `dst` (resuming from committed chunks) and remux the result."""
-    steady_malloc()
     fmt_codec = pick_codec(job.encode, container_format(dst))
     check_container(dst, fmt_codec, info)
     batch = max(1, engine.batch_size)
