@@ -97,6 +97,12 @@ def test_weight_ema_warms_up_then_tracks_the_weights():
     name = next(iter(before))
     expected = before[name] + (1 - 2 / 11) * 1.0
     assert torch.allclose(ema.model.trainable_state_dict()[name], expected, atol=1e-6)
+    with torch.no_grad():  # a later in-place step (as the optimiser does) is seen by the next update
+        for p in model.parameters():
+            p.add_(1.0)
+    ema.update(model)  # step 2: decay 3 / 12
+    expected = expected + (1 - 3 / 12) * (before[name] + 2.0 - expected)
+    assert torch.allclose(ema.model.trainable_state_dict()[name], expected, atol=1e-5)
     ema.step = 10**6
     assert ema.rate() == 0.999  # the warm-up ends at the asked decay
     restored = WeightEma(build_model(ColorizerConfig(embedder=None)), 0.999)

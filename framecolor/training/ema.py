@@ -18,21 +18,29 @@ class WeightEma:
             raise ValueError(f"EMA decay must be in (0, 1), got {decay}")
         self.decay, self.step = decay, 0
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self._pairs: tuple[Colorizer, list[tuple[torch.Tensor, torch.Tensor]]] | None = None
 
     def rate(self) -> float:
         """The decay applied at the current step."""
         return min(self.decay, (1 + self.step) / (10 + self.step))
 
+    def _shadow_live(self, model: Colorizer) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(shadow, live) tensor pairs, built once per live model: the state-dict views share storage
+        with the weights, and the optimiser and load_state_dict update those in place."""
+        if self._pairs is None or self._pairs[0] is not model:
+            live = model.trainable_state_dict()
+            self._pairs = (model, [(t, live[k]) for k, t in self.model.trainable_state_dict().items()])
+        return self._pairs[1]
+
     @torch.no_grad()
     def update(self, model: Colorizer) -> None:
         self.step += 1
         d = self.rate()
-        live = model.trainable_state_dict()
-        for name, shadow in self.model.trainable_state_dict().items():
+        for shadow, live in self._shadow_live(model):
             if shadow.is_floating_point():
-                shadow.lerp_(live[name].to(shadow.dtype), 1.0 - d)
+                shadow.lerp_(live.to(shadow.dtype), 1.0 - d)
             else:
-                shadow.copy_(live[name])
+                shadow.copy_(live)
 
     def state_dict(self) -> dict:
         return {"step": self.step, "weights": self.model.trainable_state_dict()}

@@ -31,7 +31,7 @@ def is_validation(name: str, fraction: float) -> bool:
     return int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
 
 
-def cache_clip(clip: Path, cache_dir: Path, side: int = 128) -> Path:
+def cache_clip(clip: Path, cache_dir: Path, side: int = 256) -> Path:
     """Decode, resize (short side -> side, both sides multiples of 8) and cache one clip."""
     import cv2
 
@@ -94,7 +94,7 @@ class FeatureWindows(Dataset):
         return f, rgb
 
 
-def split_caches(clips_dir: str | os.PathLike, cache_dir: str | os.PathLike, side: int = 128,
+def split_caches(clips_dir: str | os.PathLike, cache_dir: str | os.PathLike, side: int = 256,
                  val_fraction: float = 0.15, log=print) -> tuple[list[Path], list[Path]]:
     """Cache every clip; return (train caches, validation caches), split by clip."""
     cache_dir = Path(cache_dir)
