@@ -121,9 +121,28 @@ class StreamColorizer:
     @torch.no_grad()
     def predict(self, p: "Prepared") -> torch.Tensor:
         """Model-thread step, in frame order: (B, 2, h, w) a*b* at working size, temporally smoothed."""
-        p = self._working(p)
-        cuts = [self.cuts(g) for g in p.gray]
-        ab = self._predict(p.small, cuts)
+        if self.temporal == "lstm":  # the head's state needs the cuts before the model runs
+            p = self._working(p)
+            cuts = [self.cuts(g) for g in p.gray]
+            return self._smooth(p, self._predict(p.small, cuts), cuts)
+        return self.smooth(p, self.predict_frames(p))
+
+    @property
+    def frames_independent(self) -> bool:
+        """True when the model sees each frame on its own (not `lstm`): batches may then be predicted
+        out of order, in parallel, and only `smooth` must run in frame order."""
+        return self.temporal != "lstm"
+
+    @torch.no_grad()
+    def predict_frames(self, p: "Prepared") -> torch.Tensor:
+        """The per-frame model alone (no state): (B, 2, h, w) a*b*. Not for `lstm`."""
+        return self.engine.predict_ab(self._working(p).small)
+
+    def smooth(self, p: "Prepared", ab: torch.Tensor) -> torch.Tensor:
+        """In frame order: scene cuts and the flow carry on per-frame predictions."""
+        return self._smooth(p, ab, [self.cuts(g) for g in self._working(p).gray])
+
+    def _smooth(self, p: "Prepared", ab: torch.Tensor, cuts: list[bool]) -> torch.Tensor:
         if self.temporal != "none" and self.flow.alpha > 0:  # lstm too: the head steadies features, the carry pixels
             ab = self._carry(ab, p.gray, cuts)
         return ab
@@ -214,14 +233,25 @@ _END = object()
 
 
 class _Stages:
-    """Run `produce` -> `transform` in two daemon threads feeding a bounded queue each; iterate the
-    results in the calling thread. An error in any thread stops the others and is re-raised."""
+    """Run `produce` -> `transform` (-> `ordered`) in daemon threads feeding a bounded queue each;
+    iterate the results, in order, in the calling thread. An error in any thread stops the others
+    and is re-raised.
 
-    def __init__(self, produce: Iterable, transform: Callable, maxsize: int = 4):
+    With `workers` > 1, that many threads run `transform` on different items at once, each with one
+    torch thread, and each result goes through `ordered` (the sequential part) in item order. On a
+    CPU, two one-thread model workers beat one two-thread OpenMP team inside the pipeline: when a
+    codec thread takes a core, the other worker keeps going instead of waiting at the team's barrier.
+    """
+
+    def __init__(self, produce: Iterable, transform: Callable, maxsize: int = 4, workers: int = 1,
+                 ordered: Callable | None = None):
         self.stop, self.error = threading.Event(), None
         self.q1, self.q2 = queue.Queue(maxsize), queue.Queue(maxsize)
-        self.threads = [threading.Thread(target=self._guard, args=(self._decode, produce), daemon=True),
-                        threading.Thread(target=self._guard, args=(self._colorize, transform), daemon=True)]
+        self.transform, self.ordered, self.workers = transform, ordered or (lambda item, out: out), workers
+        self.turn, self.next_out, self.done = threading.Condition(), 0, 0
+        self.threads = [threading.Thread(target=self._guard, args=(self._decode, produce), daemon=True)]
+        self.threads += [threading.Thread(target=self._guard, args=(self._colorize, i), daemon=True)
+                         for i in range(workers)]
 
     def _put(self, q: queue.Queue, item) -> None:
         while not self.stop.is_set():
@@ -248,18 +278,38 @@ class _Stages:
         except BaseException as e:  # noqa: BLE001 - handed to the consumer thread
             self.error = e
             self.stop.set()
+            with self.turn:
+                self.turn.notify_all()
 
     def _decode(self, produce: Iterable) -> None:
-        for item in produce:
-            self._put(self.q1, item)
-        self._put(self.q1, _END)
+        for i, item in enumerate(produce):
+            self._put(self.q1, (i, item))
+        for _ in range(self.workers):
+            self._put(self.q1, (None, _END))
 
-    def _colorize(self, transform: Callable) -> None:
-        while (item := self._get(self.q1)) is not _END:
-            self._put(self.q2, (item, transform(item)))
-        self._put(self.q2, _END)
+    def _colorize(self, worker: int) -> None:
+        if self.workers > 1:
+            torch.set_num_threads(1)
+        while True:
+            i, item = self._get(self.q1)
+            if item is _END:
+                break
+            out = self.transform(item)
+            with self.turn:  # results leave in item order; the sequential part runs in that order
+                self.turn.wait_for(lambda: self.next_out == i or self.stop.is_set())
+                if self.stop.is_set():
+                    raise _Stopped
+                self._put(self.q2, (item, self.ordered(item, out)))
+                self.next_out += 1
+                self.turn.notify_all()
+        with self.turn:  # a worker counts itself done after its last result went out
+            self.done += 1
+            last = self.done == self.workers
+        if last:
+            self._put(self.q2, _END)
 
     def __iter__(self):
+        threads_before = torch.get_num_threads()
         for t in self.threads:
             t.start()
         try:
@@ -273,8 +323,11 @@ class _Stages:
                 yield item
         finally:
             self.stop.set()
+            with self.turn:
+                self.turn.notify_all()
             for t in self.threads:
                 t.join()
+            torch.set_num_threads(threads_before)  # the workers' one-thread setting is process-wide in part
         if self.error is not None:
             raise self.error
 
@@ -412,18 +465,37 @@ def _encode_chunks(stages: Iterable, store: ChunkStore, make_writer: Callable[[P
             writer.abort()
 
 
-def _stage_fns(colorizer: StreamColorizer, side_by_side: bool) -> tuple[Callable, Callable, Callable]:
-    """(prepare: decode thread, predict: model thread, render: encode thread)."""
+def _stage_fns(colorizer: StreamColorizer, side_by_side: bool) -> tuple[Callable, Callable, Callable, Callable]:
+    """(prepare: decode thread, predict: model thread(s), ordered: in frame order after predict,
+    render: encode thread)."""
     def prepare(batch: list[Frame]):
         return batch, colorizer.prepare([f.pixels for f in batch], working=False)
 
-    def predict(item) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
-        return colorizer.predict(item[1]), colorizer.state()
+    if colorizer.frames_independent:
+        def predict(item) -> torch.Tensor:
+            return colorizer.predict_frames(item[1])
+
+        def ordered(item, ab: torch.Tensor) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+            return colorizer.smooth(item[1], ab), colorizer.state()
+    else:
+        def predict(item) -> torch.Tensor:
+            return colorizer.predict(item[1])
+
+        def ordered(item, ab: torch.Tensor) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+            return ab, colorizer.state()
 
     def render(frames: list[Frame], prepared: Prepared, ab: torch.Tensor) -> np.ndarray:
         out = colorizer.merge(prepared, ab)
         return np.concatenate([np.stack([f.rgb for f in frames]), out], axis=2) if side_by_side else out
-    return prepare, predict, render
+    return prepare, predict, ordered, render
+
+
+def model_workers(colorizer: StreamColorizer) -> int:
+    """Model threads for a job: on the CPU, one per torch thread (each running one-threaded) when
+    frames are independent; else one (a GPU, or the LSTM's state)."""
+    if colorizer.engine.device.type != "cpu" or not colorizer.frames_independent:
+        return 1
+    return max(1, torch.get_num_threads())
 
 
 def _progress(info: VideoInfo, job: VideoJob, done: int, enabled: bool):
@@ -467,8 +539,8 @@ def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, p
     def make_writer(path: Path) -> ChunkWriter:
         return ChunkWriter(path, fmt_codec, job.encode, width, info.height, info.time_base, info.fps, info.sar)
 
-    prepare, predict, render = _stage_fns(colorizer, job.side_by_side)
-    stages = _Stages(map(prepare, _batches(frames, batch)), predict, queue_size)
+    prepare, predict, ordered, render = _stage_fns(colorizer, job.side_by_side)
+    stages = _Stages(map(prepare, _batches(frames, batch)), predict, queue_size, model_workers(colorizer), ordered)
     with _progress(info, job, store.frames_done, progress) as bar, _opencv_threads(engine.device):
         _encode_chunks(stages, store, make_writer, render, chunk, bar)
     _finish(info, dst, store, job)

@@ -3,9 +3,11 @@ end-to-end run, the model alone, and the merge's parts. Writes JSON (and prints 
 
     python scripts/profile_video.py --height 720 --seconds 3 --preset veryfast --out results/video/profile_720p.json
 
-Stages are timed by wrapping the pipeline's own functions (StreamColorizer.prepare / predict / merge,
+Stages are timed by wrapping the pipeline's own functions (StreamColorizer.prepare / predict_frames /
+smooth / merge,
 ChunkWriter.write, the PyAV frame reader) for one run; thread CPU time is that of the calling thread
-only, so work in x264's and the decoder's own threads is not in it (the plain transcode shows that).
+only, so work in x264's and the decoder's own threads is not in it (the plain transcode shows that);
+with several model workers, the model rows add up the workers' times.
 """
 from __future__ import annotations
 
@@ -117,7 +119,8 @@ def main(argv=None) -> int:
 
     acc: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
     for obj, name, key in ((vp.StreamColorizer, "prepare", "prepare (L*)"),
-                           (vp.StreamColorizer, "predict", "predict (resize, cuts, model)"),
+                           (vp.StreamColorizer, "predict_frames", "model (resize, model)"),
+                           (vp.StreamColorizer, "smooth", "in order (cuts, flow carry)"),
                            (vp.StreamColorizer, "merge", "merge"), (writer.ChunkWriter, "write", "encode call")):
         _timed(obj, name, key, acc)
     _timed_reader(reader, acc)

@@ -91,3 +91,42 @@ def test_lstm_mode_needs_a_temporal_head():
     with pytest.raises(ValueError, match="temporal head"):
         StreamColorizer(FlickeringEngine(), "lstm")
 
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_stages_keep_frame_order_with_several_model_workers(workers):
+    import threading
+    import time
+
+    from framecolor.video_pipeline import _Stages
+
+    rng = np.random.default_rng(workers)
+    delays = rng.uniform(0, 0.01, 40)  # workers finish out of order
+    seen, threads = [], set()
+
+    def transform(i):
+        threads.add(threading.get_ident())
+        time.sleep(delays[i])
+        return i * i
+
+    def ordered(i, out):  # the sequential part: must see items in order
+        seen.append(i)
+        return out + 1
+
+    before = torch.get_num_threads()
+    out = list(_Stages(iter(range(40)), transform, maxsize=2, workers=workers, ordered=ordered))
+    assert out == [(i, i * i + 1) for i in range(40)] and seen == list(range(40))
+    assert workers == 1 or len(threads) > 1  # the batches really were spread over threads
+    assert torch.get_num_threads() == before  # the workers' one-thread setting is undone
+
+
+def test_stages_pass_a_worker_error_to_the_caller():
+    from framecolor.video_pipeline import _Stages
+
+    def transform(i):
+        if i == 5:
+            raise RuntimeError("model failed on batch 5")
+        return i
+
+    with pytest.raises(RuntimeError, match="batch 5"):
+        list(_Stages(iter(range(20)), transform, maxsize=2, workers=2))
