@@ -91,4 +91,3 @@ class FlowCarry:
 
     def load(self, state: dict[str, np.ndarray]) -> None:
         self.prev_gray, self.prev_ab = state.get("flow_gray"), state.get("flow_ab")
-

@@ -250,8 +250,8 @@ class _Stages:
         self.transform, self.ordered, self.workers = transform, ordered or (lambda item, out: out), workers
         self.turn, self.next_out, self.done = threading.Condition(), 0, 0
         self.threads = [threading.Thread(target=self._guard, args=(self._decode, produce), daemon=True)]
-        self.threads += [threading.Thread(target=self._guard, args=(self._colorize, i), daemon=True)
-                         for i in range(workers)]
+        self.threads += [threading.Thread(target=self._guard, args=(self._colorize, None), daemon=True)
+                         for _ in range(workers)]
 
     def _put(self, q: queue.Queue, item) -> None:
         while not self.stop.is_set():
@@ -287,7 +287,7 @@ class _Stages:
         for _ in range(self.workers):
             self._put(self.q1, (None, _END))
 
-    def _colorize(self, worker: int) -> None:
+    def _colorize(self, _=None) -> None:
         if self.workers > 1:
             torch.set_num_threads(1)
         while True:
@@ -510,8 +510,8 @@ def _progress(info: VideoInfo, job: VideoJob, done: int, enabled: bool):
 def _opencv_threads(device: torch.device) -> Iterator[None]:
     """On the CPU, OpenCV runs single-threaded for the job (process-wide; restored afterwards): its
     per-frame conversions then run in the decode and encode threads and leave the cores to the model,
-    instead of a second thread pool contending with torch's (on a loaded 2-core machine, e2e/model-only
-    at 720p was 0.93-1.00 with it against 0.80-0.86 without; not yet repeated on an idle one)."""
+    instead of a second thread pool contending with torch's. (Its effect has only been measured on a
+    loaded machine, an earlier version of the pipeline; not repeated since.)"""
     import cv2
 
     before = cv2.getNumThreads()

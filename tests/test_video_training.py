@@ -43,17 +43,11 @@ def test_feature_windows_pair_features_with_their_frames(tmp_path):
 def test_train_temporal_learns_only_the_head_and_saves_a_loadable_model(tmp_path):
     from framecolor.inference import ImageColorizer
     from framecolor.models.registry import load_checkpoint
-    from framecolor.training.temporal_loop import TemporalTrainConfig, train_temporal
+    from framecolor.training.temporal_loop import train_temporal
     from framecolor.video_pipeline import StreamColorizer
 
-    clips = tmp_path / "clips"
-    clips.mkdir()
-    for i in range(3):
-        vc.make_clip(clips / f"c{i}.mp4", n=10, h=96, w=128, step=2 + i)
-    base = _base(tmp_path)
-    cfg = TemporalTrainConfig(epochs=1, batch_size=2, length=3, crop=32, side=64, hidden_channels=8, max_frames=8,
-                              max_steps_per_epoch=2, val_fraction=0.34)
-    best = train_temporal(str(clips), str(base), str(tmp_path / "run"), cfg, log=lambda *_: None)
+    clips, base = _clips(tmp_path), _base(tmp_path)
+    best = train_temporal(str(clips), str(base), str(tmp_path / "run"), _small_cfg(epochs=1), log=lambda *_: None)
     model = load_checkpoint(best)
     image = load_checkpoint(base)
     assert model.temporal is not None and model.temporal.out.weight.abs().sum() > 0  # the head moved off zero
@@ -87,21 +81,31 @@ def test_cached_features_give_what_the_whole_model_gives(tmp_path):
     assert not torch.allclose(pred, torch.zeros_like(pred), atol=1e-2)
 
 
-def _train(clips, base, out, epochs):
-    from framecolor.training.temporal_loop import TemporalTrainConfig, train_temporal
-
-    cfg = TemporalTrainConfig(epochs=epochs, batch_size=2, length=3, crop=32, side=64, hidden_channels=8,
-                              max_frames=8, max_steps_per_epoch=2, val_fraction=0.34, lr=1e-2)
-    train_temporal(str(clips), str(base), str(out), cfg, log=lambda *_: None)
-    return torch.load(out / "resume.pt", weights_only=True)
-
-
-def test_temporal_training_resumes_exactly(tmp_path):
+def _clips(tmp_path):
+    """Three short synthetic clips moving at different speeds, in tmp_path/clips."""
     clips = tmp_path / "clips"
     clips.mkdir()
     for i in range(3):
         vc.make_clip(clips / f"c{i}.mp4", n=10, h=96, w=128, step=2 + i)
-    base = _base(tmp_path)
+    return clips
+
+
+def _small_cfg(**kw):
+    from framecolor.training.temporal_loop import TemporalTrainConfig
+
+    return TemporalTrainConfig(batch_size=2, length=3, crop=32, side=64, hidden_channels=8, max_frames=8,
+                               max_steps_per_epoch=2, val_fraction=0.34, **kw)
+
+
+def _train(clips, base, out, epochs):
+    from framecolor.training.temporal_loop import train_temporal
+
+    train_temporal(str(clips), str(base), str(out), _small_cfg(epochs=epochs, lr=1e-2), log=lambda *_: None)
+    return torch.load(out / "resume.pt", weights_only=True)
+
+
+def test_temporal_training_resumes_exactly(tmp_path):
+    clips, base = _clips(tmp_path), _base(tmp_path)
     straight = _train(clips, base, tmp_path / "a", epochs=2)
     _train(clips, base, tmp_path / "b", epochs=1)
     resumed = _train(clips, base, tmp_path / "b", epochs=2)
