@@ -29,6 +29,9 @@ def _parser_train(sub) -> None:
     p.add_argument("--input-size", type=int, default=0, metavar="N",
                    help="resize the images to N x N (bilinear) before the network (default 0: their own "
                         "28 x 28, as the thesis; the thesis's stem leaves 7 x 7 of that)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="also evaluate an exponential moving average of the weights and batch-norm statistics "
+                        "(e.g. 0.999); training itself is unchanged (default 0: off)")
     p.add_argument("--out", default=None, help="run folder (default runs/<dataset>/<model>[-thesis-loss]-seed<N>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     _add_runtime(p)
@@ -49,7 +52,7 @@ def _run_train(args: argparse.Namespace) -> int:
                       momentum=args.momentum, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
                       seed=args.seed, thesis_loss=args.thesis_loss, subset=args.subset,
                       test_subset=args.test_subset, channels_last=args.channels_last,
-                      augment_shift=args.augment_shift, input_size=args.input_size)
+                      augment_shift=args.augment_shift, input_size=args.input_size, ema=args.ema)
     cfg.net()  # unknown model names fail here, before any data is read
     out = args.out or f"runs/{cfg.dataset}/{cfg.model}{'-thesis-loss' if cfg.thesis_loss else ''}-seed{cfg.seed}"
     fit(cfg, out, data_root=args.data_root, device=args.device, resume=args.resume, progress=not args.no_progress)

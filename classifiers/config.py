@@ -70,6 +70,11 @@ class TrainConfig:
     channels_last: bool = False
     augment_shift: int = 0  # random translation of each training image by up to N pixels (0 = none, as the thesis)
     input_size: int = 0  # 0 = the images' own size (28); N = resize to N x N (bilinear) before the network
+    ema: float = 0.0  # 0 = off; d in (0, 1) = also evaluate an exponential moving average of weights and BN stats
+
+    def __post_init__(self):
+        if not (self.ema == 0.0 or 0.0 < self.ema < 1.0):
+            raise ValueError(f"ema decay must be 0 (off) or in (0, 1), got {self.ema}")
 
     def net(self) -> NetConfig:
         return net_config(self.model, self.width)

@@ -33,7 +33,8 @@ def _style(run: dict) -> dict:
 
 
 def plot_curves(runs: list[dict], path: Path, title: str) -> Path:
-    """Loss optimised (train), test cross-entropy and test accuracy per epoch, one line per run."""
+    """Loss optimised (train), test cross-entropy and test accuracy per epoch, one line per run (and a
+    dotted one for the weight EMA of runs that kept one)."""
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     panels = [("train_loss", "training loss (as optimised)"), ("test_ce", "test cross-entropy on logits"),
@@ -41,12 +42,18 @@ def plot_curves(runs: list[dict], path: Path, title: str) -> Path:
     for ax, (key, name) in zip(axes, panels):
         for r in runs:
             epochs = [h["epoch"] for h in r["history"]]
-            ax.plot(epochs, [h[key] for h in r["history"]], label=r["label"], **_style(r))
+            line, = ax.plot(epochs, [h[key] for h in r["history"]], label=r["label"], **_style(r))
+            if f"ema_{key}" in r["history"][0] and key != "train_loss":
+                ax.plot(epochs, [h[f"ema_{key}"] for h in r["history"]], label=f"{r['label']} (EMA)",
+                        color=line.get_color(), linestyle=":", marker="s", ms=3)
         ax.set(xlabel="epoch", title=name)
         ax.grid(alpha=0.3)
     if any(r["config"]["thesis_loss"] for r in runs):
         axes[0].axhline(math.log(9 + math.e) - 1, ls=":", color="grey", label="thesis-loss floor (1.461)")
     axes[0].legend(fontsize=8)
+    if any("ema_test_acc" in r["history"][0] for r in runs):
+        axes[2].legend(handles=[h for h in axes[2].get_lines() if "(EMA)" in h.get_label()], fontsize=8,
+                       loc="lower right")
     fig.suptitle(textwrap.fill(title, 120), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -122,17 +129,19 @@ def plot_predictions(run: dict, path: Path, n: int = 32) -> Path:
 
 
 def table(runs: list[dict]) -> str:
-    """Markdown: one row per run with its final test accuracy and mean seconds per epoch."""
+    """Markdown: one row per run with its final test accuracy (of the live weights, and of their moving
+    average when the run kept one) and mean seconds per epoch."""
     head = ("| run | model | dataset | loss | train images | parameters | epochs | test acc (%) | best (%) "
-            "| s/epoch (train) | device | threads |\n|" + "---|" * 12)
+            "| EMA test acc (%) | s/epoch (train) | device | threads |\n|" + "---|" * 13)
     rows = []
     for r in runs:
         c, h = r["config"], r["history"]
         secs = np.mean([x["seconds"] for x in h])
+        ema = f"{h[-1]['ema_test_acc']:.2f} (decay {c['ema']})" if "ema_test_acc" in h[-1] else "-"
         rows.append(f"| {r['label']} | {c['model']} (width {c['width']}) | {c['dataset']} | "
                     f"{'thesis (CE on softmax)' if c['thesis_loss'] else 'CE on logits'} | {r['n_train']} | "
                     f"{r['parameters']:,} | {len(h)} | {h[-1]['test_acc']:.2f} | "
-                    f"{max(x['test_acc'] for x in h):.2f} | {secs:.1f} | {r['device']} | {r['threads']} |")
+                    f"{max(x['test_acc'] for x in h):.2f} | {ema} | {secs:.1f} | {r['device']} | {r['threads']} |")
     return "\n".join([head, *rows]) + "\n"
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from .config import NORMALISATION, TrainConfig
@@ -89,9 +90,22 @@ def random_shift(xb: torch.Tensor, offsets: torch.Tensor, max_shift: int) -> tor
     return padded[torch.arange(b)[:, None, None], 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
 
 
+def weight_ema(model: Net, decay: float) -> AveragedModel:
+    """torch's AveragedModel as an exponential moving average of the weights *and* the batch-norm
+    statistics, with the warm-up d = min(decay, (1 + n) / (10 + n)) after n updates, so the random
+    initialisation fades out within the first epoch. Integer buffers (BN's batch counters) are copied."""
+    def ema(avg: torch.Tensor, live: torch.Tensor, n: torch.Tensor | int) -> torch.Tensor:
+        if not avg.is_floating_point():
+            return live
+        d = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
+        return avg.lerp(live, 1.0 - d)
+    return AveragedModel(model, avg_fn=ema, use_buffers=True)
+
+
 def train_one_epoch(model: Net, opt: torch.optim.Optimizer, data: Split, cfg: TrainConfig, epoch: int,
-                    device: torch.device, progress: bool = True) -> dict:
-    """One pass in seeded order. Sums stay on the device; the host syncs once per epoch."""
+                    device: torch.device, progress: bool = True, ema: AveragedModel | None = None) -> dict:
+    """One pass in seeded order. Sums stay on the device; the host syncs once per epoch (and, with
+    ``ema``, once per step: AveragedModel checks its update count on the host)."""
     model.train()
     order, bs = epoch_order(len(data.y), cfg.seed, epoch), cfg.batch_size
     shifts = shift_offsets(len(order), cfg.augment_shift, cfg.seed, epoch) if cfg.augment_shift else None
@@ -111,6 +125,8 @@ def train_one_epoch(model: Net, opt: torch.optim.Optimizer, data: Split, cfg: Tr
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if ema is not None:
+            ema.update_parameters(model)
         with torch.no_grad():
             ce = loss if not cfg.thesis_loss else F.cross_entropy(logits, y)
             sums += torch.stack([loss * len(y), ce * len(y), (logits.argmax(1) == y).sum()]).double()
@@ -120,7 +136,7 @@ def train_one_epoch(model: Net, opt: torch.optim.Optimizer, data: Split, cfg: Tr
 
 
 @torch.inference_mode()
-def evaluate(model: Net, data: Split, cfg: TrainConfig, device: torch.device) -> tuple[dict, np.ndarray]:
+def evaluate(model: torch.nn.Module, data: Split, cfg: TrainConfig, device: torch.device) -> tuple[dict, np.ndarray]:
     """Test metrics and the predicted class of every test image."""
     model.eval()
     sums, preds = torch.zeros(3, dtype=torch.float64, device=device), []
@@ -138,9 +154,12 @@ def evaluate(model: Net, data: Split, cfg: TrainConfig, device: torch.device) ->
 
 
 def save_checkpoint(out: Path, model: Net, opt: torch.optim.Optimizer, cfg: TrainConfig,
-                    history: list[dict]) -> None:
-    """Weights and optimizer buffers to safetensors, config and history to JSON; both written atomically."""
+                    history: list[dict], ema: AveragedModel | None = None) -> None:
+    """Weights, optimizer buffers and the weight EMA to safetensors, config and history to JSON; both
+    written atomically."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if ema is not None:
+        tensors |= {f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()}
     for i, p in enumerate(opt.param_groups[0]["params"]):
         buf = opt.state.get(p, {}).get("momentum_buffer")
         if buf is not None:
@@ -151,8 +170,9 @@ def save_checkpoint(out: Path, model: Net, opt: torch.optim.Optimizer, cfg: Trai
     (out / (STATE + ".tmp")).replace(out / STATE)
 
 
-def load_checkpoint(out: Path, model: Net, opt: torch.optim.Optimizer, cfg: TrainConfig) -> list[dict]:
-    """Restore weights and optimizer buffers; refuse a checkpoint made with other settings."""
+def load_checkpoint(out: Path, model: Net, opt: torch.optim.Optimizer, cfg: TrainConfig,
+                    ema: AveragedModel | None = None) -> list[dict]:
+    """Restore weights, optimizer buffers and the EMA; refuse a checkpoint made with other settings."""
     state = json.loads((out / STATE).read_text())
     saved = TrainConfig.from_dict(state["config"])
     if saved.to_dict() | {"epochs": 0} != cfg.to_dict() | {"epochs": 0}:
@@ -161,6 +181,8 @@ def load_checkpoint(out: Path, model: Net, opt: torch.optim.Optimizer, cfg: Trai
                          "use another --out folder or the same settings")
     tensors = load_file(out / CKPT)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if ema is not None:
+        ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
     for i, p in enumerate(opt.param_groups[0]["params"]):
         if f"opt.{i}.momentum_buffer" in tensors:
             opt.state[p]["momentum_buffer"] = tensors[f"opt.{i}.momentum_buffer"].to(p.device)
@@ -202,20 +224,24 @@ def fit(cfg: TrainConfig, out: str | Path, dataset: Dataset | None = None, data_
     model = build_model(cfg.net()).to(dev, memory_format=torch.channels_last if cfg.channels_last
                                       else torch.contiguous_format)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-    history = load_checkpoint(out, model, opt, cfg) if resume and (out / STATE).exists() else []
+    ema = weight_ema(model, cfg.ema) if cfg.ema else None
+    history = load_checkpoint(out, model, opt, cfg, ema) if resume and (out / STATE).exists() else []
     info = {"parameters": count_parameters(model), "device": _device_name(dev), "data_source": ds.source,
             "threads": torch.get_num_threads(), "n_train": len(train.y), "n_test": len(test.y)}
     preds = None
     for epoch in range(len(history), cfg.epochs):
-        row = {"epoch": epoch + 1, **train_one_epoch(model, opt, train, cfg, epoch, dev, progress)}
+        row = {"epoch": epoch + 1, **train_one_epoch(model, opt, train, cfg, epoch, dev, progress, ema)}
         t0 = time.perf_counter()
         metrics, preds = evaluate(model, test, cfg, dev)
+        if ema is not None:  # the EMA's predictions are the ones kept for the report
+            ema_metrics, preds = evaluate(ema, test, cfg, dev)
+            metrics |= {f"ema_{k}": v for k, v in ema_metrics.items()}
         history.append(row | metrics | {"eval_seconds": time.perf_counter() - t0})
-        save_checkpoint(out, model, opt, cfg, history)
+        save_checkpoint(out, model, opt, cfg, history, ema)
         write_metrics(out, cfg, history, info)
         log(_summary(cfg, history[-1]))
     if preds is None and history:  # nothing left to train: re-evaluate for the predictions file
-        preds = evaluate(model, test, cfg, dev)[1]
+        preds = evaluate(ema if ema is not None else model, test, cfg, dev)[1]
     if preds is not None:
         save_predictions(out, test, preds)
     return history
@@ -226,6 +252,7 @@ def _device_name(dev: torch.device) -> str:
 
 
 def _summary(cfg: TrainConfig, r: dict) -> str:
+    ema = f" | EMA test acc {r['ema_test_acc']:.2f}%" if "ema_test_acc" in r else ""
     return (f"{cfg.model} epoch {r['epoch']}/{cfg.epochs}: train loss {r['train_loss']:.4f} "
-            f"acc {r['train_acc']:.2f}% | test loss {r['test_loss']:.4f} acc {r['test_acc']:.2f}% "
+            f"acc {r['train_acc']:.2f}% | test loss {r['test_loss']:.4f} acc {r['test_acc']:.2f}%{ema} "
             f"| {r['seconds']:.1f}s")

@@ -61,9 +61,10 @@ def test_same_seed_same_accuracy_other_seed_differs(tmp_path, data):
     assert c[-1]["train_loss"] != a[-1]["train_loss"]
 
 
-@pytest.mark.parametrize("momentum,shift,size", [(0.0, 0, 0), (0.9, 0, 0), (0.0, 2, 0), (0.0, 1, 40)])
-def test_resume_reproduces_an_uninterrupted_run(tmp_path, data, momentum, shift, size):
-    opts = dict(momentum=momentum, augment_shift=shift, input_size=size)
+@pytest.mark.parametrize("momentum,shift,size,ema", [(0.0, 0, 0, 0.0), (0.9, 0, 0, 0.0), (0.0, 2, 0, 0.0),
+                                                     (0.0, 1, 40, 0.0), (0.0, 0, 0, 0.9)])
+def test_resume_reproduces_an_uninterrupted_run(tmp_path, data, momentum, shift, size, ema):
+    opts = dict(momentum=momentum, augment_shift=shift, input_size=size, ema=ema)
     cfg = TrainConfig(**SMALL, epochs=2, **opts)
     whole = _fit(cfg, tmp_path / "whole", data)
     _fit(TrainConfig(**SMALL, epochs=1, **opts), tmp_path / "cut", data)
@@ -72,6 +73,23 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, data, momentum, shift,
     assert strip(resumed) == strip(whole)
     w1, w2 = load_file(tmp_path / "whole" / CKPT), load_file(tmp_path / "cut" / CKPT)
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_ema_is_evaluated_beside_the_live_weights_and_averages_them(tmp_path, data):
+    hist = _fit(TrainConfig(**SMALL, epochs=2, lr=0.05, ema=0.9), tmp_path, data)
+    assert {"ema_test_acc", "ema_test_loss", "test_acc"} <= set(hist[-1])
+    assert hist[-1]["ema_test_acc"] > 50  # the average of a trained trajectory is itself a trained net
+    w = load_file(tmp_path / CKPT)
+    live, avg = w["model.fc.weight"], w["ema.module.fc.weight"]
+    assert not torch.equal(live, avg)  # an average of the trajectory, not a copy of its end
+    assert int(w["ema.n_averaged"]) == 2 * math.ceil(256 / SMALL["batch_size"])  # one update per step
+    assert torch.equal(w["ema.module.stem.1.num_batches_tracked"], w["model.stem.1.num_batches_tracked"])
+
+
+@pytest.mark.parametrize("bad", [-0.5, 1.0, 1.5])
+def test_ema_decay_outside_0_1_is_refused(bad):
+    with pytest.raises(ValueError, match="ema decay"):
+        TrainConfig(ema=bad)
 
 
 def test_shift_augmentation_translates_each_image_by_its_own_offset():
@@ -121,14 +139,17 @@ def test_train_cli_and_report_make_the_figures_and_table(tmp_path, data, monkeyp
     runs = []
     for model in ("resnet10", "convnet10"):
         out = tmp_path / model
+        ema = ["--ema", "0.9"] if model == "resnet10" else []
         assert main(["train", "--model", model, "--width", "8", "--epochs", "1", "--batch-size", "64",
-                     "--out", str(out), "--no-progress", "--device", "cpu"]) == 0
+                     "--out", str(out), "--no-progress", "--device", "cpu", *ema]) == 0
         runs.append(str(out))
     assert main(["report", *runs, "--out", str(tmp_path / "report")]) == 0
     made = {p.name for p in (tmp_path / "report").iterdir()}
     assert {"curves.png", "confusion_resnet10.png", "predictions_convnet10.png", "results.md"} <= made
     table = (tmp_path / "report" / "results.md").read_text()
     assert "| resnet10 |" in table and "| convnet10 |" in table
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in table.splitlines()[2:]}
+    assert rows["resnet10"][9].endswith("(decay 0.9)") and rows["convnet10"][9] == "-"  # EMA column
 
 
 def test_plain_net_gradients_at_init_spread_far_more_than_residual():
