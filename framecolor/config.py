@@ -89,8 +89,9 @@ class TrainConfig:
     lr_schedule: str = "plateau"  # "plateau" (thesis: ReduceLROnPlateau on val loss) or "cosine" (per epoch to lr_min)
     weight_decay: float = 0.0  # > 0: AdamW's decoupled weight decay
     ema: float | None = None  # decay of an EMA of the weights, evaluated and checkpointed instead (e.g. 0.999)
-    loss: str = "mse"  # "mse" (thesis) or "huber_colorful"
+    loss: str = "mse"  # "mse" (thesis), "huber_colorful" or "mse_colorful"
     colorful_weight: float = 1.0
+    embed_dropout: float = 0.0  # dropout on the cached classifier embedding while training (0 = off)
     val_fraction: float = 0.1
     seed: int = 0
     workers: int = 0
@@ -102,5 +103,7 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"train config lr_schedule={self.lr_schedule!r}; expected one of "
                              f"{', '.join(map(repr, LR_SCHEDULES))}")
+        if not 0.0 <= self.embed_dropout < 1.0:
+            raise ValueError(f"train config embed_dropout={self.embed_dropout}; expected a rate in [0, 1)")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise ValueError(f"train config ema={self.ema}; expected a decay in (0, 1), e.g. 0.999")

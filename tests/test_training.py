@@ -169,3 +169,61 @@ def test_resuming_with_other_ema_setting_is_refused(photos, tmp_path, capsys):
     assert _train(photos, out, 2, *EMA_COSINE) == 2
     err = capsys.readouterr().err
     assert "resume.pt" in err and "--ema" in err
+
+
+def test_colourful_losses_add_the_colourfulness_gap_to_their_pixel_loss():
+    import torch.nn.functional as F
+
+    from framecolor.training.loop import ab_colorfulness, make_loss
+
+    torch.manual_seed(0)
+    target = torch.rand(2, 2, 8, 8) - 0.5
+    pred = 0.5 * target  # half as colourful
+    gap = (ab_colorfulness(pred) - ab_colorfulness(target)).abs().mean()
+    assert gap > 0.05
+    assert torch.allclose(make_loss("mse_colorful", 0.3)(pred, target), F.mse_loss(pred, target) + 0.3 * gap)
+    assert torch.allclose(make_loss("huber_colorful", 0.3)(pred, target),
+                          F.smooth_l1_loss(pred, target, beta=0.1) + 0.3 * gap)
+    assert make_loss("mse") is F.mse_loss
+    with pytest.raises(ValueError, match="mse_colorful"):
+        make_loss("l1")
+
+
+class _Recorder(torch.nn.Module):
+    """Stands in for a fusion colorizer: records the embeddings it is given, predicts a learnable constant."""
+
+    def __init__(self):
+        super().__init__()
+        self.fusion, self.seen = True, []
+        self.ab = torch.nn.Parameter(torch.zeros(1, 2, 1, 1))
+
+    def forward(self, L, emb):
+        self.seen.append(emb.clone())
+        return self.ab.expand(len(L), 2, *L.shape[-2:])
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.5])
+def test_embed_dropout_drops_and_rescales_the_cached_embedding_in_training_only(rate):
+    from framecolor.training.loop import evaluate, make_loss, train_one_epoch
+
+    torch.manual_seed(0)
+    rgb, emb = torch.randint(0, 256, (4, 8, 8, 3), dtype=torch.uint8), torch.full((4, 1000), 0.001)
+    model = _Recorder()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    train_one_epoch(model, [(rgb, emb)], opt, make_loss("mse"), "cpu", False, None, "t", embed_dropout=rate)
+    seen = model.seen[-1]
+    if rate == 0:
+        assert torch.equal(seen, emb)
+    else:  # about half the entries dropped, the rest scaled by 1 / (1 - rate)
+        kept = seen != 0
+        assert 0.4 < kept.float().mean() < 0.6
+        assert torch.allclose(seen[kept], torch.full_like(seen[kept], 0.002))
+    evaluate(model, [(rgb, emb)], make_loss("mse"), "cpu", False)
+    assert torch.equal(model.seen[-1], emb)  # validation sees the embedding as it is
+
+
+def test_train_config_rejects_an_embed_dropout_of_one_or_more():
+    from framecolor.config import TrainConfig
+
+    with pytest.raises(ValueError, match="embed_dropout"):
+        TrainConfig(embed_dropout=1.0)

@@ -31,17 +31,24 @@ def ab_colorfulness(ab: torch.Tensor) -> torch.Tensor:
     return std.square().sum(1).add(1e-8).sqrt() + 0.3 * mean.square().sum(1).add(1e-8).sqrt()
 
 
+LOSSES = ("mse", "huber_colorful", "mse_colorful")
+
+
 def make_loss(name: str, colorful_weight: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """'mse' (the thesis) or 'huber_colorful': Huber plus matching each image's colourfulness,
-    which pushes back against the brown, desaturated mean that MSE regresses to."""
+    """'mse' (the thesis), or a pixel loss plus matching each image's colourfulness, which pushes back
+    against the brown, desaturated mean that MSE regresses to: 'huber_colorful' (Huber, beta 0.1: close to
+    L1, a median-like fit) or 'mse_colorful' (MSE, the fit PSNR rewards)."""
+    pixel = {"mse": F.mse_loss, "huber_colorful": lambda p, t: F.smooth_l1_loss(p, t, beta=0.1),
+             "mse_colorful": F.mse_loss}
+    if name not in pixel:
+        raise ValueError(f"unknown loss {name!r}; choose {', '.join(LOSSES)}")
     if name == "mse":
         return F.mse_loss
-    if name == "huber_colorful":
-        def loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-            term = (ab_colorfulness(pred) - ab_colorfulness(target)).abs().mean()
-            return F.smooth_l1_loss(pred, target, beta=0.1) + colorful_weight * term
-        return loss
-    raise ValueError(f"unknown loss {name!r}; choose mse or huber_colorful")
+
+    def loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        term = (ab_colorfulness(pred) - ab_colorfulness(target)).abs().mean()
+        return pixel[name](pred, target) + colorful_weight * term
+    return loss
 
 
 def _autocast(enabled: bool):
@@ -49,7 +56,10 @@ def _autocast(enabled: bool):
 
 
 def train_one_epoch(model: Colorizer, loader: DataLoader, opt, loss_fn, device, bf16: bool,
-                    max_steps: int | None, desc: str, ema: WeightEma | None = None) -> float:
+                    max_steps: int | None, desc: str, ema: WeightEma | None = None,
+                    embed_dropout: float = 0.0) -> float:
+    """One pass. ``embed_dropout`` drops entries of the cached classifier embedding (one fixed vector per
+    photo, so without it the net can learn a photo's colours from its embedding alone)."""
     from tqdm import tqdm
 
     model.train()
@@ -61,6 +71,8 @@ def train_one_epoch(model: Colorizer, loader: DataLoader, opt, loss_fn, device, 
             break
         L, ab = batch_to_lab(rgb.to(device))
         emb = emb.to(device) if model.fusion is not None else None
+        if emb is not None and embed_dropout > 0:
+            emb = F.dropout(emb, embed_dropout, training=True)
         with _autocast(bf16):
             pred = model(L, emb)
         loss = loss_fn(pred.float(), normalize_ab(ab))
@@ -220,7 +232,7 @@ def train(data_dir: str, out_dir: str, model_config: ColorizerConfig, cfg: Train
         loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen,
                             num_workers=cfg.workers, drop_last=True)
         train_loss = train_one_epoch(model, loader, opt, loss_fn, dev, cfg.bf16, cfg.max_steps_per_epoch,
-                                     f"epoch {epoch}/{cfg.epochs}", ema)
+                                     f"epoch {epoch}/{cfg.epochs}", ema, cfg.embed_dropout)
         val = evaluate(scored, DataLoader(val_set, batch_size=32), loss_fn, dev, cfg.bf16)
         step_scheduler(sched, val["loss"])
         row = {"epoch": epoch, "train_loss": train_loss, "lr": opt.param_groups[0]["lr"],

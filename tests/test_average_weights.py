@@ -1,0 +1,44 @@
+"""scripts/average_weights.py: a weighted mean of one run's checkpoints, with its sources recorded,
+from safetensors checkpoints and from the training-state files `framecolor train` writes."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from framecolor.config import ColorizerConfig
+from framecolor.models.registry import build_model, load_checkpoint, read_meta, save_checkpoint
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "average_weights.py"
+
+
+@pytest.fixture(scope="module")
+def soup():
+    spec = importlib.util.spec_from_file_location("average_weights", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    yield mod
+    sys.modules.pop(spec.name, None)
+
+
+def test_weighted_mean_of_a_checkpoint_and_a_training_state(soup, tmp_path):
+    cfg = ColorizerConfig(name="basic-cnn", embedder=None)
+    torch.manual_seed(0)
+    a, b = build_model(cfg), build_model(cfg)
+    save_checkpoint(a, tmp_path / "a.safetensors", {"training_command": "framecolor train x"})
+    torch.save({"model": b.trainable_state_dict(), "epoch": 3}, tmp_path / "epoch-3.pt")
+    soup.main([str(tmp_path / "a.safetensors"), str(tmp_path / "epoch-3.pt"), "--mix", "3,1",
+               "-o", str(tmp_path / "soup.safetensors")])
+    got = load_checkpoint(tmp_path / "soup.safetensors").trainable_state_dict()
+    for k, v in a.trainable_state_dict().items():
+        assert torch.allclose(got[k], 0.75 * v + 0.25 * b.trainable_state_dict()[k], atol=1e-6), k
+    meta = read_meta(tmp_path / "soup.safetensors")
+    assert [s["weight"] for s in meta["averaged_from"]] == [0.75, 0.25]
+    assert meta["training_command"] == "framecolor train x"
+    with pytest.raises(SystemExit, match="overwrite a source"):
+        soup.main([str(tmp_path / "a.safetensors"), "-o", str(tmp_path / "a.safetensors")])
+    torch.save({"weights": {}}, tmp_path / "other.pt")
+    with pytest.raises(SystemExit, match="not a framecolor training state"):
+        soup.main([str(tmp_path / "a.safetensors"), str(tmp_path / "other.pt"), "-o", str(tmp_path / "x.safetensors")])
