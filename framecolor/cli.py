@@ -133,7 +133,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(files, colorizers, mean_ab, args.grid, progress=not args.no_progress)
     result.mean_ab_source = source
     result.settings = {"data": str(Path(args.data)), "val_list": args.val_list, "models": names,
-                       "size": args.size, "limit": args.limit, "precision": args.precision or "default"}
+                       "size": args.size, "limit": args.limit, "precision": args.precision or "default",
+                       "chroma_gain": args.chroma_gain if args.chroma_gain is not None else "each model's own"}
     paths = write_reports(result, args.output)
     print(paths["markdown"].read_text(), end="")
     for s in result.skipped:

@@ -54,11 +54,21 @@ def test_reports_for_models_and_baselines(data, models, tmp_path, capsys):
         assert s["images"] == 3 and 5 < s["psnr"] < 60 and 0 < s["ssim"] <= 1
         assert s["colorfulness_diff"] == pytest.approx(s["colorfulness"] - summary[TRUTH]["colorfulness"])
     assert summary[GREY]["colorfulness"] < 1  # grey has no colour
+    assert doc["settings"]["chroma_gain"] == "each model's own"
     assert doc["mean_ab"] == [2.0, 12.0] and "basic" in doc["mean_ab_source"]  # from the sidecar
     assert len(doc["per_image"]) == 3 * 4
     table = (tmp_path / "out" / "evaluation.md").read_text()
     assert table == capsys.readouterr().out
     assert all(f"| {m} |" in table for m in ("basic", "fusion", GREY, MEAN_AB, TRUTH))
+
+
+def test_a_chroma_gain_given_is_recorded_and_applied(data, models, tmp_path):
+    basic = models[0]
+    assert _evaluate(data, tmp_path / "g1", "--model", basic) == 0
+    assert _evaluate(data, tmp_path / "g2", "--model", basic, "--chroma-gain", "2") == 0
+    one, two = (json.loads((tmp_path / g / "evaluation.json").read_text()) for g in ("g1", "g2"))
+    assert two["settings"]["chroma_gain"] == 2.0
+    assert two["summary"]["basic"]["colorfulness"] > 1.5 * one["summary"]["basic"]["colorfulness"]
 
 
 def test_grid_shows_grey_predictions_and_truth(data, models, tmp_path):
