@@ -1,9 +1,9 @@
-"""Full-resolution colour conversion of video frames on the CPU, with OpenCV and numpy.
+"""Full-resolution colour conversion of video frames and 8-bit photos on the CPU, with OpenCV and numpy.
 
 The same numbers as `color.py` (D65, scikit-image constants) to well under one 8-bit level, at a
 small fraction of the cost of the torch functions on the CPU: a 256-entry table for L* from uint8
 sRGB, and OpenCV's float Lab -> sRGB for the merge. One frame at a time, so the temporaries stay
-small. The GPU path keeps the torch functions.
+small. The GPU path and 16-bit photos keep the torch functions.
 
 Shapes: frames are (H, W, 3) uint8 RGB or (H, W) uint8 grey levels; L* is (H, W) float32 in [0, 100]; a*b* is (h, w, 2) float32.
 """
@@ -58,9 +58,16 @@ def lab_to_rgb8(L: np.ndarray, ab: np.ndarray, out: np.ndarray | None = None) ->
     return LabToRGB8()(L, ab, out)
 
 
-class LabToRGB8:
-    """lab_to_rgb8 that keeps its full-resolution float temporaries from frame to frame, so a video
-    does not pay for fresh (page-faulting) buffers on every frame. One per thread.
+def lab_to_rgb_float(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """(H, W) float32 L* and (h, w, 2) float32 a*b* at working size -> (H, W, 3) float32 sRGB, not clipped
+    (OpenCV keeps out-of-gamut values; the caller clips when it quantises)."""
+    return LabToRGB()(L, ab).copy()
+
+
+class LabToRGB:
+    """The full-resolution merge: a*b* upsampled to L*'s size, then Lab -> float sRGB, keeping its
+    float temporaries from call to call, so a video does not pay for fresh (page-faulting) buffers on
+    every frame. One per thread; the result is a view of an internal buffer, valid until the next call.
 
     a*b* are upsampled bilinearly (half-pixel centres, as torch's align_corners=False). b* is capped
     where f(Z) would go below 0, the clip that color.lab_to_rgb (and scikit-image) apply; OpenCV
@@ -77,7 +84,7 @@ class LabToRGB8:
             self.lab, self.rgb = np.empty((*shape, 3), np.float32), np.empty((*shape, 3), np.float32)
             self.cap = np.empty(shape, np.float32)
 
-    def __call__(self, L: np.ndarray, ab: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    def __call__(self, L: np.ndarray, ab: np.ndarray) -> np.ndarray:
         H, W = L.shape
         self._buffers((H, W))
         cv2.resize(ab, (W, H), dst=self.up, interpolation=cv2.INTER_LINEAR)
@@ -87,5 +94,11 @@ class LabToRGB8:
         lab[..., 0] = L
         lab[..., 1] = self.up[..., 0]
         np.minimum(self.up[..., 1], self.cap, out=lab[..., 2])
-        cv2.cvtColor(lab, cv2.COLOR_Lab2RGB, dst=self.rgb)  # float32 in [0, 1], sRGB, D65
-        return cv2.convertScaleAbs(self.rgb, dst=out, alpha=255.0)  # rounds to nearest and saturates
+        return cv2.cvtColor(lab, cv2.COLOR_Lab2RGB, dst=self.rgb)  # float32, about [0, 1], sRGB, D65
+
+
+class LabToRGB8(LabToRGB):
+    """LabToRGB rounded to uint8 (nearest, saturating)."""
+
+    def __call__(self, L: np.ndarray, ab: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return cv2.convertScaleAbs(super().__call__(L, ab), dst=out, alpha=255.0)

@@ -112,6 +112,10 @@ def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
 def to_array(rgb: np.ndarray, alpha: np.ndarray | None, bit_depth: int) -> np.ndarray:
     """float RGB (+alpha) in [0, 1] -> uint8/uint16 (H, W, 3|4)."""
     x = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=2)
+    if bit_depth == 8:  # the same numbers as below (round half to even, saturate), in one pass
+        import cv2
+
+        return cv2.convertScaleAbs(np.maximum(x, 0, dtype=np.float32), alpha=255.0)
     peak = 65535 if bit_depth == 16 else 255
     return np.round(np.clip(x, 0, 1) * peak).astype(np.uint16 if bit_depth == 16 else np.uint8)
 

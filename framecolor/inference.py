@@ -78,10 +78,26 @@ class ImageColorizer:
         return per_pixel(lab_to_rgb, torch.cat((L_full, ab), dim=1))
 
     def colorize_picture(self, pic: Picture) -> Picture:
+        if self.device.type == "cpu" and pic.bit_depth == 8:
+            return self._colorize_picture_cpu8(pic)
         rgb = torch.from_numpy(pic.rgb).permute(2, 0, 1)[None]
         L = per_pixel(lambda x: rgb_to_lab(x)[:, :1], rgb)  # colour inputs are made grey first: only L* is used
         out = self.colorize_lab(L)[0].permute(1, 2, 0).numpy()
         return Picture(out, pic.alpha, pic.bit_depth, False)
+
+    def _colorize_picture_cpu8(self, pic: Picture) -> Picture:
+        """colorize_picture for 8-bit pictures on the CPU: L* from a table of the 8-bit levels (exact) and
+        the merge in OpenCV (within 0.03 of an 8-bit level of the torch path), several times faster than
+        the torch colour functions on large scans. Only the working-size resize and the model use torch."""
+        from .color_cpu import LabToRGB, l_from_pixels
+
+        levels = np.rint(pic.rgb * 255).astype(np.uint8)  # exact: an 8-bit Picture holds level / 255
+        L = l_from_pixels(levels)
+        L_t = torch.from_numpy(L)[None, None]
+        small = F.interpolate(L_t, size=working_shape(*L.shape, self.size), mode="bilinear", antialias=True,
+                              align_corners=False)
+        ab = self.predict_ab(small)[0].permute(1, 2, 0).contiguous().cpu().numpy()
+        return Picture(LabToRGB()(L, ab), pic.alpha, pic.bit_depth, False)
 
     def colorize(self, image) -> np.ndarray:
         """Colorize an image given as a path, a PIL image or an array (H, W[, C]); returns RGB(A) uint8/16."""
