@@ -124,7 +124,7 @@ class StreamColorizer:
         if self.temporal == "lstm":  # the head's state needs the cuts before the model runs
             p = self._working(p)
             cuts = [self.cuts(g) for g in p.gray]
-            return self._smooth(p, self._predict(p.small, cuts), cuts)
+            return self._smooth(p, self.model_ab(p.small, cuts), cuts)
         return self.smooth(p, self.predict_frames(p))
 
     @property
@@ -174,7 +174,10 @@ class StreamColorizer:
             x = x.pin_memory().to(dev, non_blocking=True)
         return l_from_rgb8(x.permute(0, 3, 1, 2))
 
-    def _predict(self, small: torch.Tensor, cuts: list[bool]) -> torch.Tensor:
+    def model_ab(self, small: torch.Tensor, cuts: list[bool]) -> torch.Tensor:
+        """(B, 1, h, w) working-size L* and the batch's scene cuts -> (B, 2, h, w) a*b* before the flow
+        carry: the per-frame model, or for `lstm` the head with its state reset at each cut. In frame order
+        for `lstm`."""
         if self.temporal != "lstm":
             return self.engine.predict_ab(small)
         outs, bounds = [], [i for i, c in enumerate(cuts) if c] + [len(cuts)]

@@ -46,7 +46,7 @@ def _predictions(engine, mode: str, truth: list[np.ndarray]):
     prepared = [sc.prepare(b) for b in batches]
     cuts = [[sc.cuts(g) for g in p.gray] for p in prepared]
     with torch.no_grad():
-        return sc, prepared, [sc._predict(p.small, c) for p, c in zip(prepared, cuts)], cuts
+        return sc, prepared, [sc.model_ab(p.small, c) for p, c in zip(prepared, cuts)], cuts
 
 
 def tune_clip(path: str, engines: dict, strengths: list[float], max_frames: int) -> dict:
