@@ -6,7 +6,7 @@
 #   * the same with shifts and momentum 0.9:  resnet34-shift2-mom09-seed1
 #   * shifts, digits upsampled to 56x56:       resnet34-shift2-in56-seed1 (about 270 s per epoch)
 #   * shifts, plus a weight EMA (decay 0.999) evaluated beside the live weights (training unchanged):
-#                                              resnet34-shift2-ema-seed1
+#                                              resnet34-shift2-ema-seed1, convnet34-shift2-ema-seed1
 # Runs one after another with 2 torch threads (about 100 s per ResNet-34 epoch on an idle 2-core CPU;
 # one thread was several times slower here). Every run resumes where it stopped.
 # Needs the data once:  classifiers fetch-data mnist
@@ -24,8 +24,9 @@ train convnet34-shift2-seed1 --model convnet34 --augment-shift 2
 train resnet34-shift2-mom09-seed1 --model resnet34 --augment-shift 2 --momentum 0.9
 train resnet34-shift2-in56-seed1 --model resnet34 --augment-shift 2 --input-size 56
 train resnet34-shift2-ema-seed1 --model resnet34 --augment-shift 2 --ema 0.999
+train convnet34-shift2-ema-seed1 --model convnet34 --augment-shift 2 --ema 0.999
 train resnet34-seed1 --model resnet34
 train convnet34-seed1 --model convnet34
 python -m classifiers report "$OUT/resnet34-shift2-seed1" "$OUT/convnet34-shift2-seed1" \
   "$OUT/resnet34-shift2-mom09-seed1" "$OUT/resnet34-shift2-in56-seed1" "$OUT/resnet34-shift2-ema-seed1" \
-  "$OUT/resnet34-seed1" "$OUT/convnet34-seed1" --out results/mnist --title "MNIST"
+  "$OUT/convnet34-shift2-ema-seed1" "$OUT/resnet34-seed1" "$OUT/convnet34-seed1" --out results/mnist --title "MNIST"
