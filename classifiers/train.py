@@ -93,13 +93,17 @@ def random_shift(xb: torch.Tensor, offsets: torch.Tensor, max_shift: int) -> tor
 def weight_ema(model: Net, decay: float) -> AveragedModel:
     """torch's AveragedModel as an exponential moving average of the weights *and* the batch-norm
     statistics, with the warm-up d = min(decay, (1 + n) / (10 + n)) after n updates, so the random
-    initialisation fades out within the first epoch. Integer buffers (BN's batch counters) are copied."""
-    def ema(avg: torch.Tensor, live: torch.Tensor, n: torch.Tensor | int) -> torch.Tensor:
-        if not avg.is_floating_point():
-            return live
+    initialisation fades out within the first epoch. Integer buffers (BN's batch counters) are copied.
+    AveragedModel hands over its tensors grouped by device and dtype, so the update count is read once
+    per group, not once per tensor."""
+    @torch.no_grad()
+    def ema(avg: list[torch.Tensor], live: list[torch.Tensor], n: torch.Tensor | int) -> None:
+        if not avg[0].is_floating_point():
+            torch._foreach_copy_(avg, live)
+            return
         d = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
-        return avg.lerp(live, 1.0 - d)
-    return AveragedModel(model, avg_fn=ema, use_buffers=True)
+        torch._foreach_lerp_(avg, live, 1.0 - d)
+    return AveragedModel(model, multi_avg_fn=ema, use_buffers=True)
 
 
 def train_one_epoch(model: Net, opt: torch.optim.Optimizer, data: Split, cfg: TrainConfig, epoch: int,

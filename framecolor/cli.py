@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from .config import FLOW_STRENGTH
+from .config import FLOW_STRENGTH, LOSSES
 
 
 def _add_common_model_args(p: argparse.ArgumentParser) -> None:
@@ -61,7 +61,7 @@ def _parser_train(sub) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--loss", choices=["mse", "huber_colorful", "mse_colorful"], default="mse")
+    p.add_argument("--loss", choices=LOSSES, default="mse")
     p.add_argument("--colorful-weight", type=float, default=1.0)
     p.add_argument("--embed-dropout", type=float, default=0.0, metavar="P",
                    help="dropout rate on the cached classifier embedding while training (default 0: off)")

@@ -58,12 +58,6 @@ def lab_to_rgb8(L: np.ndarray, ab: np.ndarray, out: np.ndarray | None = None) ->
     return LabToRGB8()(L, ab, out)
 
 
-def lab_to_rgb_float(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
-    """(H, W) float32 L* and (h, w, 2) float32 a*b* at working size -> (H, W, 3) float32 sRGB, not clipped
-    (OpenCV keeps out-of-gamut values; the caller clips when it quantises)."""
-    return LabToRGB()(L, ab).copy()
-
-
 class LabToRGB:
     """The full-resolution merge: a*b* upsampled to L*'s size, then Lab -> float sRGB, keeping its
     float temporaries from call to call, so a video does not pay for fresh (page-faulting) buffers on

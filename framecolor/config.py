@@ -17,6 +17,8 @@ PADDINGS: tuple[str, ...] = ("symmetric", "tf_same")
 # What the encoder is fed: "normalized" L/50 - 1, "raw" L* in 0..100 (the thesis's Keras scripts).
 L_INPUTS: tuple[str, ...] = ("normalized", "raw")
 LR_SCHEDULES: tuple[str, ...] = ("plateau", "cosine")
+# Training losses: the thesis's MSE, or a pixel loss plus a colourfulness-matching term (training/loop.py).
+LOSSES: tuple[str, ...] = ("mse", "huber_colorful", "mse_colorful")
 # Video `--temporal flow` and `lstm`: weight of the carried colour where the flow is reliable (chosen on
 # six training clips with scripts/tune_flow.py: the lowest CDC with PSNR no lower than per-frame;
 # results/video/tune_flow_train_clips.json).
@@ -103,6 +105,8 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"train config lr_schedule={self.lr_schedule!r}; expected one of "
                              f"{', '.join(map(repr, LR_SCHEDULES))}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"train config loss={self.loss!r}; expected one of {', '.join(map(repr, LOSSES))}")
         if not 0.0 <= self.embed_dropout < 1.0:
             raise ValueError(f"train config embed_dropout={self.embed_dropout}; expected a rate in [0, 1)")
         if self.ema is not None and not 0.0 < self.ema < 1.0:

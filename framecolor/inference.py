@@ -69,12 +69,15 @@ class ImageColorizer:
             ab = self.model(L)
         return denormalize_ab(ab.float(), self.chroma_gain)
 
+    def working_ab(self, L_full: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) full-resolution L* -> (B, 2, h, w) a*b* at the working size (on L_full's device)."""
+        small = F.interpolate(L_full, size=working_shape(*L_full.shape[-2:], self.size), mode="bilinear",
+                              antialias=True, align_corners=False)
+        return self.predict_ab(small).to(L_full.device)
+
     def colorize_lab(self, L_full: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) full-resolution L* -> (B, 3, H, W) sRGB: a*b* at working size, upsampled, merged."""
-        h, w = working_shape(*L_full.shape[-2:], self.size)
-        small = F.interpolate(L_full, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
-        ab = self.predict_ab(small).to(L_full.device)
-        ab = F.interpolate(ab, size=L_full.shape[-2:], mode="bilinear", align_corners=False)
+        ab = F.interpolate(self.working_ab(L_full), size=L_full.shape[-2:], mode="bilinear", align_corners=False)
         return per_pixel(lab_to_rgb, torch.cat((L_full, ab), dim=1))
 
     def colorize_picture(self, pic: Picture) -> Picture:
@@ -93,10 +96,7 @@ class ImageColorizer:
 
         levels = np.rint(pic.rgb * 255).astype(np.uint8)  # exact: an 8-bit Picture holds level / 255
         L = l_from_pixels(levels)
-        L_t = torch.from_numpy(L)[None, None]
-        small = F.interpolate(L_t, size=working_shape(*L.shape, self.size), mode="bilinear", antialias=True,
-                              align_corners=False)
-        ab = self.predict_ab(small)[0].permute(1, 2, 0).contiguous().cpu().numpy()
+        ab = self.working_ab(torch.from_numpy(L)[None, None])[0].permute(1, 2, 0).contiguous().numpy()
         return Picture(LabToRGB()(L, ab), pic.alpha, pic.bit_depth, False)
 
     def colorize(self, image) -> np.ndarray:

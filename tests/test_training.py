@@ -227,3 +227,10 @@ def test_train_config_rejects_an_embed_dropout_of_one_or_more():
 
     with pytest.raises(ValueError, match="embed_dropout"):
         TrainConfig(embed_dropout=1.0)
+
+
+def test_train_config_rejects_an_unknown_loss():
+    from framecolor.config import TrainConfig
+
+    with pytest.raises(ValueError, match="mse_colorful"):
+        TrainConfig(loss="l1")

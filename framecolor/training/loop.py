@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from ..color import denormalize_ab, lab_to_rgb, normalize_ab
-from ..config import ColorizerConfig, TrainConfig
+from ..config import LOSSES, ColorizerConfig, TrainConfig
 from ..io import atomic_write
 from ..metrics import colorfulness, psnr
 from ..models.colorizer import Colorizer
@@ -31,23 +31,19 @@ def ab_colorfulness(ab: torch.Tensor) -> torch.Tensor:
     return std.square().sum(1).add(1e-8).sqrt() + 0.3 * mean.square().sum(1).add(1e-8).sqrt()
 
 
-LOSSES = ("mse", "huber_colorful", "mse_colorful")
-
-
 def make_loss(name: str, colorful_weight: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """'mse' (the thesis), or a pixel loss plus matching each image's colourfulness, which pushes back
     against the brown, desaturated mean that MSE regresses to: 'huber_colorful' (Huber, beta 0.1: close to
     L1, a median-like fit) or 'mse_colorful' (MSE, the fit PSNR rewards)."""
-    pixel = {"mse": F.mse_loss, "huber_colorful": lambda p, t: F.smooth_l1_loss(p, t, beta=0.1),
-             "mse_colorful": F.mse_loss}
-    if name not in pixel:
-        raise ValueError(f"unknown loss {name!r}; choose {', '.join(LOSSES)}")
     if name == "mse":
         return F.mse_loss
+    pixel = {"huber_colorful": lambda p, t: F.smooth_l1_loss(p, t, beta=0.1), "mse_colorful": F.mse_loss}.get(name)
+    if pixel is None:
+        raise ValueError(f"unknown loss {name!r}; choose {', '.join(LOSSES)}")
 
     def loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         term = (ab_colorfulness(pred) - ab_colorfulness(target)).abs().mean()
-        return pixel[name](pred, target) + colorful_weight * term
+        return pixel(pred, target) + colorful_weight * term
     return loss
 
 
