@@ -94,6 +94,7 @@ class TrainConfig:
     loss: str = "mse"  # "mse" (thesis), "huber_colorful" or "mse_colorful"
     colorful_weight: float = 1.0
     embed_dropout: float = 0.0  # dropout on the cached classifier embedding while training (0 = off)
+    embed_per_crop: bool = False  # the classifier reads each training crop (not the cached whole photo)
     val_fraction: float = 0.1
     seed: int = 0
     workers: int = 0

@@ -222,6 +222,32 @@ def test_embed_dropout_drops_and_rescales_the_cached_embedding_in_training_only(
     assert torch.equal(model.seen[-1], emb)  # validation sees the embedding as it is
 
 
+class _EmbeddingRecorder(_Recorder):
+    """A _Recorder whose 'classifier' maps each image to its mean L* (in every entry)."""
+
+    def embed(self, L):
+        return L.mean(dim=(1, 2, 3))[:, None].expand(len(L), 1000).to(torch.bfloat16)
+
+
+def test_embed_per_crop_feeds_the_classifiers_reading_of_each_crop_not_the_cached_one():
+    from framecolor.training.data import batch_to_lab
+    from framecolor.training.loop import evaluate, make_loss, train_one_epoch
+
+    torch.manual_seed(0)
+    rgb, cached = torch.randint(0, 256, (4, 8, 8, 3), dtype=torch.uint8), torch.full((4, 1000), 0.001)
+    want = batch_to_lab(rgb)[0].mean(dim=(1, 2, 3))
+    model = _EmbeddingRecorder()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    train_one_epoch(model, [(rgb, cached)], opt, make_loss("mse"), "cpu", False, None, "t", embed_per_crop=True)
+    seen = model.seen[-1]
+    assert seen.dtype == torch.float32  # handed on as float, whatever the classifier computed in
+    assert torch.allclose(seen[:, 0], want.to(torch.bfloat16).float()) and torch.equal(seen[:, :1].expand_as(seen), seen)
+    evaluate(model, [(rgb, cached)], make_loss("mse"), "cpu", False, embed_per_crop=True)
+    assert torch.allclose(model.seen[-1][:, 0], want.to(torch.bfloat16).float())
+    evaluate(model, [(rgb, cached)], make_loss("mse"), "cpu", False)
+    assert torch.equal(model.seen[-1], cached)  # without the flag: the cached whole-photo embedding
+
+
 def test_train_config_rejects_an_embed_dropout_of_one_or_more():
     from framecolor.config import TrainConfig
 

@@ -53,9 +53,11 @@ def _autocast(enabled: bool):
 
 def train_one_epoch(model: Colorizer, loader: DataLoader, opt, loss_fn, device, bf16: bool,
                     max_steps: int | None, desc: str, ema: WeightEma | None = None,
-                    embed_dropout: float = 0.0) -> float:
-    """One pass. ``embed_dropout`` drops entries of the cached classifier embedding (one fixed vector per
-    photo, so without it the net can learn a photo's colours from its embedding alone)."""
+                    embed_dropout: float = 0.0, embed_per_crop: bool = False) -> float:
+    """One pass. ``embed_dropout`` drops entries of the classifier embedding (the cached one is one fixed
+    vector per photo, so without it the net can learn a photo's colours from its embedding alone).
+    ``embed_per_crop``: the frozen classifier reads each crop, in fp32 as when colorizing; the loader's
+    embeddings are ignored."""
     from tqdm import tqdm
 
     model.train()
@@ -66,7 +68,7 @@ def train_one_epoch(model: Colorizer, loader: DataLoader, opt, loss_fn, device, 
         if i >= steps:
             break
         L, ab = batch_to_lab(rgb.to(device))
-        emb = emb.to(device) if model.fusion is not None else None
+        emb = _embedding(model, L, emb, embed_per_crop)
         if emb is not None and embed_dropout > 0:
             emb = F.dropout(emb, embed_dropout, training=True)
         with _autocast(bf16):
@@ -82,15 +84,26 @@ def train_one_epoch(model: Colorizer, loader: DataLoader, opt, loss_fn, device, 
     return total / max(n, 1)
 
 
+def _embedding(model, L: torch.Tensor, cached: torch.Tensor, per_crop: bool) -> torch.Tensor | None:
+    """The embedding the fusion layer gets: None without one, the classifier's reading of these crops
+    (``per_crop``), or the loader's cached whole-photo embedding."""
+    if model.fusion is None:
+        return None
+    if per_crop:
+        return model.embed(L).float()
+    return cached.to(L.device)
+
+
 @torch.no_grad()
-def evaluate(model: Colorizer, loader: DataLoader, loss_fn, device, bf16: bool) -> dict[str, float]:
+def evaluate(model: Colorizer, loader: DataLoader, loss_fn, device, bf16: bool,
+             embed_per_crop: bool = False) -> dict[str, float]:
     """Validation loss, PSNR (RGB) and colourfulness of predictions and of the truth."""
     model.eval()
     sums = {"loss": 0.0, "psnr": 0.0, "colorfulness": 0.0, "colorfulness_true": 0.0}
     n = 0
     for rgb, emb in loader:
         L, ab = batch_to_lab(rgb.to(device))
-        emb = emb.to(device) if model.fusion is not None else None
+        emb = _embedding(model, L, emb, embed_per_crop)
         with _autocast(bf16):
             pred = model(L, emb).float()
         sums["loss"] += loss_fn(pred, normalize_ab(ab)).item() * len(rgb)
@@ -202,7 +215,7 @@ def train(data_dir: str, out_dir: str, model_config: ColorizerConfig, cfg: Train
     cache = Path(cache_dir) if cache_dir else out / "cache"
     shards = build_shards(data_dir, cache, cfg.val_fraction, log)
     embs = {s: None for s in shards}
-    if model.embedder is not None:
+    if model.embedder is not None and not cfg.embed_per_crop:
         embs = {s: cached_embeddings(model.embedder, shards[s], cache / f"emb-{model_config.embedder}-{s}-{len(shards[s].names)}.npy")
                 for s in shards}
     train_set = CropDataset(shards["train"], embs["train"], cfg.crop, train=True)
@@ -228,13 +241,13 @@ def train(data_dir: str, out_dir: str, model_config: ColorizerConfig, cfg: Train
         loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen,
                             num_workers=cfg.workers, drop_last=True)
         train_loss = train_one_epoch(model, loader, opt, loss_fn, dev, cfg.bf16, cfg.max_steps_per_epoch,
-                                     f"epoch {epoch}/{cfg.epochs}", ema, cfg.embed_dropout)
-        val = evaluate(scored, DataLoader(val_set, batch_size=32), loss_fn, dev, cfg.bf16)
+                                     f"epoch {epoch}/{cfg.epochs}", ema, cfg.embed_dropout, cfg.embed_per_crop)
+        val = evaluate(scored, DataLoader(val_set, batch_size=32), loss_fn, dev, cfg.bf16, cfg.embed_per_crop)
         step_scheduler(sched, val["loss"])
         row = {"epoch": epoch, "train_loss": train_loss, "lr": opt.param_groups[0]["lr"],
                "seconds": round(time.time() - t0, 1), **{f"val_{k}": v for k, v in val.items()}}
         if ema is not None:  # the live weights too, to show what the average buys
-            raw = evaluate(model, DataLoader(val_set, batch_size=32), loss_fn, dev, cfg.bf16)
+            raw = evaluate(model, DataLoader(val_set, batch_size=32), loss_fn, dev, cfg.bf16, cfg.embed_per_crop)
             row.update({f"raw_val_{k}": v for k, v in raw.items() if k != "colorfulness_true"})
         history.append(row)
         log(json.dumps(row))
