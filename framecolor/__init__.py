@@ -13,11 +13,13 @@ def load_colorizer(*args, **kwargs):
     return _load(*args, **kwargs)
 
 
-def colorize_image(src, dst=None, model: str = "koala-effnet-lite0", **kwargs):
+def colorize_image(src, dst=None, model: str | None = None, **kwargs):
     """Colorize one image file; returns the output path (default <stem>_color.<ext> beside it)."""
     from pathlib import Path
 
+    from .config import PHOTO_MODEL
     from .inference import colorize_file, load_colorizer as _load, plan_outputs
+    model = PHOTO_MODEL if model is None else model
     src = Path(src)
     dst = Path(dst) if dst is not None else plan_outputs([src], {}, None)[0]
     colorize_file(_load(model, **kwargs), src, dst)

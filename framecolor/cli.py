@@ -5,12 +5,13 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from .config import FLOW_STRENGTH, LOSSES
+from .config import FLOW_STRENGTH, LOSSES, PHOTO_MODEL, VIDEO_MODEL
 
 
-def _add_common_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="koala-effnet-lite0",
-                   help="registry name (koala-effnet-lite0, basic-cnn, ...) or a .safetensors checkpoint")
+def _add_common_model_args(p: argparse.ArgumentParser, default: str = PHOTO_MODEL) -> None:
+    p.add_argument("--model", default=default,
+                   help=f"registry name (koala-effnet-lite0-photo, koala-effnet-lite0, basic-cnn, ...) or a "
+                        f".safetensors checkpoint (default: {default})")
     p.add_argument("--size", type=int, default=256, help="working size: the short side the model runs at")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--batch-size", type=int, default=8)
@@ -118,7 +119,7 @@ def _parser_evaluate(sub) -> argparse.ArgumentParser:
     p.add_argument("--grid", type=int, default=4, help="images shown in the PNG grid")
     p.add_argument("--no-progress", action="store_true")
     _add_common_model_args(p)
-    p.set_defaults(model="koala-effnet-lite0,basic-cnn")
+    p.set_defaults(model=f"{PHOTO_MODEL},{VIDEO_MODEL},basic-cnn")
     return p
 
 
@@ -228,7 +229,7 @@ def _parser_video(sub) -> argparse.ArgumentParser:
     p.add_argument("--cut-threshold", type=float, default=0.4,
                    help="scene cut when the luminance histograms of two frames differ by more (0-1)")
     p.add_argument("--no-progress", action="store_true")
-    _add_common_model_args(p)
+    _add_common_model_args(p, VIDEO_MODEL)
     return p
 
 
@@ -247,7 +248,7 @@ def _parser_evaluate_video(sub) -> argparse.ArgumentParser:
     p.add_argument("--flow-strength", type=float, default=FLOW_STRENGTH, help="flow and lstm: weight of the carried colour (0-1; 0 with lstm: the head alone)")
     p.add_argument("--json", default="video_eval.json", help="where to write the JSON results")
     p.add_argument("--markdown", default=None, help="where to write the Markdown table (default: printed)")
-    _add_common_model_args(p)
+    _add_common_model_args(p, VIDEO_MODEL)
     return p
 
 

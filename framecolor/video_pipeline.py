@@ -28,7 +28,7 @@ from . import color_cpu
 from .config import FLOW_STRENGTH
 from .color import denormalize_ab, lab_to_rgb, srgb_to_linear
 from .inference import ImageColorizer, autocast, load_colorizer, working_shape
-from .models.registry import DEFAULT_MODEL
+from .models.registry import VIDEO_MODEL
 from .temporal_flow import FlowCarry, SceneCuts
 from .video.probe import VideoError, VideoInfo, probe
 from .video.reader import Frame, TruncatedWarning, read_frames
@@ -588,7 +588,7 @@ def _finish(info: VideoInfo, dst: Path, store: ChunkStore, job: VideoJob) -> Non
     store.remove()
 
 
-def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | os.PathLike = DEFAULT_MODEL, *,
+def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | os.PathLike = VIDEO_MODEL, *,
                    colorizer: ImageColorizer | None = None, temporal: str = "flow", size: int = 256,
                    batch_size: int = 8, device: str = "auto", precision: str | None = None,
                    chroma_gain: float | None = None, codec: str | None = None, crf: int = 18,
@@ -608,7 +608,7 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | 
     _check_range(info, job)
     if temporal not in TEMPORAL_MODES:
         raise ValueError(f"--temporal must be one of {', '.join(TEMPORAL_MODES)}, got {temporal!r}")
-    if temporal == "lstm" and str(model) == DEFAULT_MODEL:
+    if temporal == "lstm" and str(model) == VIDEO_MODEL:
         model = LSTM_MODEL  # the shipped image model with its trained temporal head
     engine = colorizer or load_colorizer(model, device, size, precision, chroma_gain, batch_size)
     return run_job(info, dst, engine, job, progress, backend)

@@ -1,9 +1,12 @@
 """Copy a run's best checkpoint into framecolor/weights/ under a registry name, with its model card.
 
     python scripts/ship_model.py runs/fusion-hc03 koala-effnet-lite0 [--evaluation results/eval/evaluation.json]
+        [--earlier runs/stage1 ...]
 
 The JSON sidecar keeps what the run recorded (training command, data, split sizes, training config,
 training-set mean a*b*, validation metrics of the best epoch) and adds the evaluation summary if given.
+A fine-tune names its starting point (`init_from`); `--earlier` records the runs before it, first to
+last, with their own commands and best epochs, so the card holds the whole chain.
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("name", help="registry name, e.g. koala-effnet-lite0 or basic-cnn")
     ap.add_argument("--evaluation", default=None,
                     help="JSON from `framecolor evaluate` or `framecolor evaluate-video`")
+    ap.add_argument("--earlier", action="append", default=[],
+                    help="an earlier training stage's run folder (repeat, first stage first)")
     args = ap.parse_args(argv)
     src = Path(args.run) / "best.safetensors"
     model = load_checkpoint(src)
@@ -29,6 +34,11 @@ def main(argv: list[str] | None = None) -> None:
     history = Path(args.run) / "history.json"
     if history.is_file():
         meta["history"] = json.loads(history.read_text())
+    if args.earlier:
+        meta["earlier_stages"] = [
+            {"run": str(r), **{k: v for k, v in read_meta(Path(r) / "best.safetensors").items()
+                               if k in ("training_command", "init_from", "epoch", "val", "train_config")}}
+            for r in args.earlier]
     if args.evaluation:
         ev = json.loads(Path(args.evaluation).read_text())
         settings = ev.get("settings") or {k: v for k, v in ev.items() if k not in ("summary", "clips")}

@@ -1,6 +1,7 @@
 """`framecolor colorize` end to end on CPU with a small untrained checkpoint: what a user sees on disk."""
 from __future__ import annotations
 
+import json
 import hashlib
 import os
 import subprocess
@@ -277,3 +278,23 @@ def test_default_model_colours_the_bundled_sample(tmp_path):
     assert arr.shape[:2] == _read(samples[0]).shape[:2]
     from framecolor.metrics import colorfulness
     assert colorfulness(arr / 255.0) > 5  # visibly coloured, not grey
+
+
+def test_photos_and_film_have_their_own_shipped_defaults():
+    from framecolor.cli import build_parser
+    from framecolor.config import PHOTO_MODEL, VIDEO_MODEL
+    from framecolor.models.embedders import sha256_file
+    from framecolor.models.registry import DEFAULT_MODEL, read_meta, sidecar
+
+    assert DEFAULT_MODEL == PHOTO_MODEL != VIDEO_MODEL
+    parser = build_parser()
+    assert parser.parse_args(["colorize", "a.jpg"]).model == PHOTO_MODEL
+    assert parser.parse_args(["video", "a.mp4", "-o", "b.mp4"]).model == VIDEO_MODEL
+    assert parser.parse_args(["evaluate-video", "a.mp4"]).model == VIDEO_MODEL
+    assert parser.parse_args(["evaluate", "--data", "d"]).model.split(",")[:2] == [PHOTO_MODEL, VIDEO_MODEL]
+    for name in (PHOTO_MODEL, VIDEO_MODEL):  # both shipped, each with a card whose hash matches its file
+        path = BUNDLED_DIR / COLORIZERS[name]
+        assert path.is_file() and path.stat().st_size < 50e6
+        card = json.loads(sidecar(path).read_text())
+        assert card["sha256"] == sha256_file(path) and card["training_command"].startswith("framecolor train")
+        assert read_meta(path)["config"]["name"] == name
