@@ -291,7 +291,7 @@ def test_photos_and_film_have_their_own_shipped_defaults():
     assert parser.parse_args(["colorize", "a.jpg"]).model == PHOTO_MODEL
     assert parser.parse_args(["video", "a.mp4", "-o", "b.mp4"]).model == VIDEO_MODEL
     assert parser.parse_args(["evaluate-video", "a.mp4"]).model == VIDEO_MODEL
-    assert parser.parse_args(["evaluate", "--data", "d"]).model.split(",")[:2] == [PHOTO_MODEL, VIDEO_MODEL]
+    assert parser.parse_args(["evaluate", "--data", "d", "-o", "e"]).model.split(",")[:2] == [PHOTO_MODEL, VIDEO_MODEL]
     for name in (PHOTO_MODEL, VIDEO_MODEL):  # both shipped, each with a card whose hash matches its file
         path = BUNDLED_DIR / COLORIZERS[name]
         assert path.is_file() and path.stat().st_size < 50e6
