@@ -242,10 +242,23 @@ def test_embed_per_crop_feeds_the_classifiers_reading_of_each_crop_not_the_cache
     seen = model.seen[-1]
     assert seen.dtype == torch.float32  # handed on as float, whatever the classifier computed in
     assert torch.allclose(seen[:, 0], want.to(torch.bfloat16).float()) and torch.equal(seen[:, :1].expand_as(seen), seen)
-    evaluate(model, [(rgb, cached)], make_loss("mse"), "cpu", False, embed_per_crop=True)
-    assert torch.allclose(model.seen[-1][:, 0], want.to(torch.bfloat16).float())
     evaluate(model, [(rgb, cached)], make_loss("mse"), "cpu", False)
-    assert torch.equal(model.seen[-1], cached)  # without the flag: the cached whole-photo embedding
+    assert torch.equal(model.seen[-1], cached)  # evaluate hands on the loader's embedding as it is
+
+
+def test_per_crop_validation_embeddings_are_the_classifiers_reading_of_each_fixed_crop():
+    from framecolor.training.data import CropDataset, Shard, batch_to_lab
+    from framecolor.training.loop import crop_embeddings
+
+    images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    val = CropDataset(Shard(images, [f"{i}.png" for i in range(5)]), None, 8, train=False)
+    model = _EmbeddingRecorder()
+    got = crop_embeddings(model, val, "cpu", batch=2)
+    crops = torch.stack([val[i][0] for i in range(5)])
+    want = batch_to_lab(crops)[0].mean(dim=(1, 2, 3))
+    assert got.shape == (5, 1000) and got.dtype == np.float32
+    assert torch.allclose(torch.from_numpy(got[:, 0]), want.to(torch.bfloat16).float())
+    assert np.array_equal(val[3][1].numpy(), np.zeros(1000, np.float32))  # the dataset itself is untouched
 
 
 def test_train_config_rejects_an_embed_dropout_of_one_or_more():

@@ -86,7 +86,7 @@ def train_one_epoch(model: Colorizer, loader: DataLoader, opt, loss_fn, device, 
 
 def _embedding(model, L: torch.Tensor, cached: torch.Tensor, per_crop: bool) -> torch.Tensor | None:
     """The embedding the fusion layer gets: None without one, the classifier's reading of these crops
-    (``per_crop``), or the loader's cached whole-photo embedding."""
+    (``per_crop``), or the loader's embedding."""
     if model.fusion is None:
         return None
     if per_crop:
@@ -95,15 +95,23 @@ def _embedding(model, L: torch.Tensor, cached: torch.Tensor, per_crop: bool) -> 
 
 
 @torch.no_grad()
-def evaluate(model: Colorizer, loader: DataLoader, loss_fn, device, bf16: bool,
-             embed_per_crop: bool = False) -> dict[str, float]:
+def crop_embeddings(model: Colorizer, dataset: CropDataset, device, batch: int = 32) -> np.ndarray:
+    """(N, E) float32: the classifier's reading of each of a validation set's fixed crops, in fp32 as when
+    colorizing. Computed once per run, so validation sees what ``embed_per_crop`` training sees."""
+    out = [model.embed(batch_to_lab(rgb.to(device))[0]).float().cpu().numpy()
+           for rgb, _ in DataLoader(dataset, batch_size=batch)]
+    return np.concatenate(out) if out else np.zeros((0, model.fusion.embed_dim), np.float32)
+
+
+@torch.no_grad()
+def evaluate(model: Colorizer, loader: DataLoader, loss_fn, device, bf16: bool) -> dict[str, float]:
     """Validation loss, PSNR (RGB) and colourfulness of predictions and of the truth."""
     model.eval()
     sums = {"loss": 0.0, "psnr": 0.0, "colorfulness": 0.0, "colorfulness_true": 0.0}
     n = 0
     for rgb, emb in loader:
         L, ab = batch_to_lab(rgb.to(device))
-        emb = _embedding(model, L, emb, embed_per_crop)
+        emb = emb.to(device) if model.fusion is not None else None
         with _autocast(bf16):
             pred = model(L, emb).float()
         sums["loss"] += loss_fn(pred, normalize_ab(ab)).item() * len(rgb)
@@ -220,6 +228,8 @@ def train(data_dir: str, out_dir: str, model_config: ColorizerConfig, cfg: Train
                 for s in shards}
     train_set = CropDataset(shards["train"], embs["train"], cfg.crop, train=True)
     val_set = CropDataset(shards["val"], embs["val"], cfg.crop, train=False)
+    if model.embedder is not None and cfg.embed_per_crop:  # validation crops are fixed: read them once
+        val_set.emb = crop_embeddings(model, val_set, dev)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(params, cfg)
     sched = make_scheduler(opt, cfg)
@@ -242,12 +252,12 @@ def train(data_dir: str, out_dir: str, model_config: ColorizerConfig, cfg: Train
                             num_workers=cfg.workers, drop_last=True)
         train_loss = train_one_epoch(model, loader, opt, loss_fn, dev, cfg.bf16, cfg.max_steps_per_epoch,
                                      f"epoch {epoch}/{cfg.epochs}", ema, cfg.embed_dropout, cfg.embed_per_crop)
-        val = evaluate(scored, DataLoader(val_set, batch_size=32), loss_fn, dev, cfg.bf16, cfg.embed_per_crop)
+        val = evaluate(scored, DataLoader(val_set, batch_size=32), loss_fn, dev, cfg.bf16)
         step_scheduler(sched, val["loss"])
         row = {"epoch": epoch, "train_loss": train_loss, "lr": opt.param_groups[0]["lr"],
                "seconds": round(time.time() - t0, 1), **{f"val_{k}": v for k, v in val.items()}}
         if ema is not None:  # the live weights too, to show what the average buys
-            raw = evaluate(model, DataLoader(val_set, batch_size=32), loss_fn, dev, cfg.bf16, cfg.embed_per_crop)
+            raw = evaluate(model, DataLoader(val_set, batch_size=32), loss_fn, dev, cfg.bf16)
             row.update({f"raw_val_{k}": v for k, v in raw.items() if k != "colorfulness_true"})
         history.append(row)
         log(json.dumps(row))
