@@ -129,9 +129,31 @@ def _run_speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parser_posthoc(sub) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a finished run again: live / EMA weights, batch-norm "
+                       "statistics recomputed for them, test-time shifts")
+    p.add_argument("run", help="a `classifiers train` run folder (checkpoint.safetensors + checkpoint.json)")
+    p.add_argument("--recalibrate-bn", type=int, default=10_000, metavar="N",
+                   help="also recompute the batch-norm statistics on N training images (default 10000; 0: off)")
+    p.add_argument("--tta-shift", type=int, default=1, metavar="N",
+                   help="also average the class probabilities over the test image shifted by up to N pixels "
+                        "per axis, (2N+1)^2 views (default 1; 0: off)")
+    _add_runtime(p)
+
+
+def _run_posthoc(args: argparse.Namespace) -> int:
+    from .posthoc import POSTHOC_MD, posthoc
+
+    if args.recalibrate_bn < 0 or args.tta_shift < 0:
+        raise ValueError("--recalibrate-bn and --tta-shift must be 0 or more")
+    posthoc(args.run, args.data_root, args.device, args.recalibrate_bn, args.tta_shift)
+    print((Path(args.run) / POSTHOC_MD).read_text(), end="")
+    return 0
+
+
 COMMANDS = {"train": (_parser_train, _run_train), "fetch-data": (_parser_fetch, _run_fetch),
             "report": (_parser_report, _run_report), "grad-norms": (_parser_gradnorms, _run_gradnorms),
-            "speed": (_parser_speed, _run_speed)}
+            "speed": (_parser_speed, _run_speed), "evaluate": (_parser_posthoc, _run_posthoc)}
 
 
 def build_parser() -> argparse.ArgumentParser:

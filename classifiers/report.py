@@ -145,6 +145,18 @@ def table(runs: list[dict]) -> str:
     return "\n".join([head, *rows]) + "\n"
 
 
+def posthoc_tables(runs: list[dict]) -> str:
+    """The `classifiers evaluate` table of each run that has one (posthoc.md), under one heading."""
+    from .posthoc import POSTHOC_MD
+
+    parts = [(r["folder"] / POSTHOC_MD).read_text().replace("# ", "### ", 1) for r in runs
+             if (r["folder"] / POSTHOC_MD).is_file()]
+    if not parts:
+        return ""
+    return ("\n## Evaluated again: `classifiers evaluate RUN` (same weights; training unchanged)\n\n"
+            + "\n".join(parts))
+
+
 def make_report(folders: list[Path], out: Path, title: str = "MNIST") -> list[Path]:
     """Every figure and results.md for the given run folders; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
@@ -155,5 +167,5 @@ def make_report(folders: list[Path], out: Path, title: str = "MNIST") -> list[Pa
         if (r["folder"] / PREDS).is_file():
             written += [plot_confusion(r, out / f"confusion_{r['label']}.png"),
                         plot_predictions(r, out / f"predictions_{r['label']}.png")]
-    (out / "results.md").write_text(f"# {title}\n\n" + table(runs))
+    (out / "results.md").write_text(f"# {title}\n\n" + table(runs) + posthoc_tables(runs))
     return [*written, out / "results.md"]

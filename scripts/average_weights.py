@@ -1,13 +1,19 @@
-"""Average the weights of several checkpoints of one training run (a "model soup" / stochastic weight
-averaging over saved epochs) into a new checkpoint with its sidecar.
+"""Average the weights of several checkpoints into a new checkpoint with its sidecar: the saved epochs of
+one training run (stochastic weight averaging), or fine-tunes of one parent with other settings (a "model
+soup", Wortsman et al. 2022).
 
     python scripts/average_weights.py runs/fusion-hc03/best.safetensors runs/fusion-hc03/epoch-7.pt \
         runs/fusion-hc03/epoch-8.pt -o runs/soup/soup.safetensors
+    python scripts/average_weights.py runs/pc-c256/best.safetensors runs/pc-c256-w015/best.safetensors \
+        -o runs/soup-c256-w02-w015/soup.safetensors
 
 Sources are `.safetensors` checkpoints (with their JSON sidecar) or the `resume.pt` / `epoch-N.pt` files
 `framecolor train` writes (read with `weights_only=True`; only the run's own files belong here). The first
-`.safetensors` source gives the config and the model card; the output records every source and its weight.
-The colorizer has no batch norm, so averaged weights need no re-estimated statistics.
+`.safetensors` source gives the config and the model card; the output records every source and its weight,
+and each checkpoint source's own card (command, starting point, best epoch, validation metrics). When the
+checkpoints come from different training commands, the card's `training_command` is all of them, then
+this script's own command, joined by `&&`. The colorizer has no batch norm, so averaged weights need no
+re-estimated statistics.
 """
 from __future__ import annotations
 
@@ -17,6 +23,9 @@ from pathlib import Path
 import torch
 
 from framecolor.models.registry import load_checkpoint, read_meta, save_checkpoint
+
+
+SOURCE_FIELDS = ("training_command", "init_from", "epoch", "val", "train_config")
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -58,7 +67,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.name:
         model.config = model.config.replace(name=args.name)
     meta = {k: v for k, v in read_meta(base).items() if k not in ("config", "sha256", "evaluation")}
-    meta["averaged_from"] = [{"source": str(p), "weight": round(m, 6)} for p, m in zip(args.sources, mix)]
+    cards = {p: read_meta(p) if p.suffix == ".safetensors" else {} for p in args.sources}
+    meta["averaged_from"] = [{"source": str(p), "weight": round(m, 6),
+                              **{k: v for k, v in cards[p].items() if k in SOURCE_FIELDS}}
+                             for p, m in zip(args.sources, mix)]
+    meta["averaging_command"] = " ".join(["python scripts/average_weights.py", *map(str, args.sources), "-o",
+                                          str(args.output), *(["--mix", args.mix] if args.mix else []),
+                                          *(["--name", args.name] if args.name else [])])
+    commands = list(dict.fromkeys(c["training_command"] for c in cards.values() if c.get("training_command")))
+    if len(commands) > 1:  # several runs: no one run's command, epoch or validation row speaks for the mean
+        for k in ("epoch", "val", "train_config", "init_from"):
+            meta.pop(k, None)
+        meta["training_command"] = " && ".join([*commands, meta["averaging_command"]])
     args.output.parent.mkdir(parents=True, exist_ok=True)
     out = save_checkpoint(model, args.output, meta)
     print(out, read_meta(out)["sha256"])

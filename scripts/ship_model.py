@@ -2,6 +2,7 @@
 
     python scripts/ship_model.py runs/fusion-hc03 koala-effnet-lite0 [--evaluation results/eval/evaluation.json]
         [--earlier runs/stage1 ...]
+    python scripts/ship_model.py runs/soup/soup.safetensors NAME ...   (a checkpoint file, e.g. an average)
 
 The JSON sidecar keeps what the run recorded (training command, data, split sizes, training config,
 training-set mean a*b*, validation metrics of the best epoch) and adds the evaluation summary if given.
@@ -20,20 +21,25 @@ from framecolor.models.registry import load_checkpoint, read_meta, save_checkpoi
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run", help="training run folder (holds best.safetensors)")
+    ap.add_argument("run", help="training run folder (holds best.safetensors), or a .safetensors checkpoint "
+                                "such as one from scripts/average_weights.py")
     ap.add_argument("name", help="registry name, e.g. koala-effnet-lite0 or basic-cnn")
     ap.add_argument("--evaluation", default=None,
                     help="JSON from `framecolor evaluate` or `framecolor evaluate-video`")
     ap.add_argument("--earlier", action="append", default=[],
                     help="an earlier training stage's run folder (repeat, first stage first)")
     args = ap.parse_args(argv)
-    src = Path(args.run) / "best.safetensors"
+    src = Path(args.run) if Path(args.run).suffix == ".safetensors" else Path(args.run) / "best.safetensors"
     model = load_checkpoint(src)
     model.config = model.config.replace(name=args.name)
     meta = {k: v for k, v in read_meta(src).items() if k not in ("config", "sha256")}
     history = Path(args.run) / "history.json"
     if history.is_file():
         meta["history"] = json.loads(history.read_text())
+    for source in meta.get("averaged_from", []):  # a weight average: each source run's per-epoch history
+        h = Path(source["source"]).parent / "history.json"
+        if h.is_file() and Path(source["source"]).suffix == ".safetensors":
+            source["history"] = json.loads(h.read_text())
     if args.earlier:
         meta["earlier_stages"] = [
             {"run": str(r), **{k: v for k, v in read_meta(Path(r) / "best.safetensors").items()

@@ -42,3 +42,21 @@ def test_weighted_mean_of_a_checkpoint_and_a_training_state(soup, tmp_path):
     torch.save({"weights": {}}, tmp_path / "other.pt")
     with pytest.raises(SystemExit, match="not a framecolor training state"):
         soup.main([str(tmp_path / "a.safetensors"), str(tmp_path / "other.pt"), "-o", str(tmp_path / "x.safetensors")])
+
+
+def test_a_soup_of_two_runs_records_both_commands_and_drops_single_run_fields(soup, tmp_path):
+    cfg = ColorizerConfig(name="basic-cnn", embedder=None)
+    for i, name in enumerate(("a", "b")):
+        torch.manual_seed(i)
+        save_checkpoint(build_model(cfg), tmp_path / f"{name}.safetensors",
+                        {"training_command": f"framecolor train --run {name}", "epoch": i + 1,
+                         "val": {"psnr": 20.0 + i}, "init_from": "parent.safetensors", "train_mean_ab": [1, 2]})
+    out = tmp_path / "soup.safetensors"
+    soup.main([str(tmp_path / "a.safetensors"), str(tmp_path / "b.safetensors"), "-o", str(out)])
+    meta = read_meta(out)
+    assert meta["training_command"] == (f"framecolor train --run a && framecolor train --run b && "
+                                        f"python scripts/average_weights.py {tmp_path}/a.safetensors "
+                                        f"{tmp_path}/b.safetensors -o {out}")
+    assert [(s["epoch"], s["val"]["psnr"], s["weight"]) for s in meta["averaged_from"]] == [(1, 20.0, 0.5),
+                                                                                         (2, 21.0, 0.5)]
+    assert "epoch" not in meta and "val" not in meta and meta["train_mean_ab"] == [1, 2]

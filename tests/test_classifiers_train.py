@@ -136,6 +136,7 @@ def test_train_cli_and_report_make_the_figures_and_table(tmp_path, data, monkeyp
     import classifiers.train as train_mod
 
     monkeypatch.setattr(train_mod, "load_dataset", lambda name, root=None: data)
+    monkeypatch.setattr("classifiers.posthoc.load_dataset", lambda name, root=None: data)
     runs = []
     for model in ("resnet10", "convnet10"):
         out = tmp_path / model
@@ -143,6 +144,7 @@ def test_train_cli_and_report_make_the_figures_and_table(tmp_path, data, monkeyp
         assert main(["train", "--model", model, "--width", "8", "--epochs", "1", "--batch-size", "64",
                      "--out", str(out), "--no-progress", "--device", "cpu", *ema]) == 0
         runs.append(str(out))
+    assert main(["evaluate", runs[0], "--recalibrate-bn", "100", "--device", "cpu"]) == 0
     assert main(["report", *runs, "--out", str(tmp_path / "report")]) == 0
     made = {p.name for p in (tmp_path / "report").iterdir()}
     assert {"curves.png", "confusion_resnet10.png", "predictions_convnet10.png", "results.md"} <= made
@@ -150,6 +152,9 @@ def test_train_cli_and_report_make_the_figures_and_table(tmp_path, data, monkeyp
     assert "| resnet10 |" in table and "| convnet10 |" in table
     rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in table.splitlines()[2:]}
     assert rows["resnet10"][9].endswith("(decay 0.9)") and rows["convnet10"][9] == "-"  # EMA column
+    after = table.split("## Evaluated again")[1]  # the resnet's `classifiers evaluate` table, not the convnet's
+    assert "### resnet10: evaluated again" in after and "convnet10" not in after
+    assert "| ema | recalibrated on 100 training images | up to 1 px | 9 |" in after
 
 
 def test_plain_net_gradients_at_init_spread_far_more_than_residual():
@@ -176,3 +181,49 @@ def test_thesis_style_loop_and_ours_both_time_an_epoch(tmp_path, data):
         before = [p.detach().clone() for p in model.parameters()]
         assert run(model, torch.optim.SGD(model.parameters(), lr=0.01)) > 0
         assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))  # it trained
+
+
+def test_posthoc_evaluation_recalibrates_bn_and_averages_shifted_views(tmp_path, data, monkeypatch):
+    import classifiers.train as train_mod
+    from classifiers.posthoc import evaluate_shifted, load_run, posthoc, recalibrate_bn
+    from classifiers.train import evaluate, prepare
+
+    cfg = TrainConfig(**SMALL, epochs=2, lr=0.05, ema=0.9)
+    hist = _fit(cfg, tmp_path, data)
+    train, test = prepare(data, cfg)
+    dev = torch.device("cpu")
+    _, live = load_run(tmp_path, "live", dev)
+    _, ema = load_run(tmp_path, "ema", dev)
+    # the weights come back as trained: shift 0 is the plain evaluation, for both kinds
+    assert evaluate_shifted(live, test, cfg, dev, 0)[0]["test_acc"] == pytest.approx(hist[-1]["test_acc"])
+    assert evaluate_shifted(ema, test, cfg, dev, 0)[0]["test_acc"] == pytest.approx(hist[-1]["ema_test_acc"])
+    assert evaluate(live, test, cfg, dev)[0]["test_acc"] == pytest.approx(hist[-1]["test_acc"])
+    # recalibration: the stem's BN statistics become those of the stem conv's outputs on those images
+    recalibrate_bn(live, train, cfg, dev, 10_000)  # more than there are: all 256
+    with torch.no_grad():
+        z = live.stem[0](train_mod.model_input(train.x, cfg, dev))
+    bn = live.stem[1]
+    assert torch.allclose(bn.running_mean, z.mean((0, 2, 3)), atol=1e-4)
+    assert torch.allclose(bn.running_var, z.var((0, 2, 3)), rtol=1e-3)
+    assert not live.training
+    # views: (2N+1)^2 of them
+    one = evaluate_shifted(live, test, cfg, dev, 1)
+    assert one[0]["views"] == 9 and one[1].shape == (len(test.y),)
+
+    monkeypatch.setattr("classifiers.posthoc.load_dataset", lambda name, root=None: data)
+    rows = posthoc(tmp_path, device="cpu", recal=200, shift=1)
+    assert [(r["weights"], r["bn"], r["shift"]) for r in rows] == [
+        (w, b, s) for w in ("live", "ema") for b in ("stored", "recalibrated") for s in (0, 1)]
+    assert rows[0]["test_acc"] == pytest.approx(hist[-1]["test_acc"])
+    assert "| ema | recalibrated on 200 training images | up to 1 px | 9 |" in (tmp_path / "posthoc.md").read_text()
+    assert json.loads((tmp_path / "posthoc.json").read_text())["rows"] == rows
+
+
+def test_posthoc_names_a_missing_run_and_a_run_without_ema(tmp_path, data, capsys):
+    from classifiers.posthoc import load_run
+
+    assert main(["evaluate", str(tmp_path / "nowhere"), "--device", "cpu"]) == 2
+    assert "checkpoint.json: no such file" in capsys.readouterr().err
+    _fit(TrainConfig(**SMALL, epochs=1), tmp_path, data)
+    with pytest.raises(ValueError, match="without --ema"):
+        load_run(tmp_path, "ema", torch.device("cpu"))
