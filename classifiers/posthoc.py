@@ -26,35 +26,48 @@ from .train import CKPT, STATE, Split, model_input, pick_device, prepare, random
 POSTHOC_JSON, POSTHOC_MD = "posthoc.json", "posthoc.md"
 
 
-def load_run(run: Path, weights: str, device: torch.device) -> tuple[TrainConfig, Net]:
-    """The config and the ``live`` or ``ema`` weights of the run folder ``run``."""
-    if weights not in ("live", "ema"):
-        raise ValueError(f"weights must be 'live' or 'ema', got {weights!r}")
+def read_run(run: Path) -> tuple[TrainConfig, dict[str, torch.Tensor]]:
+    """The config and every tensor of the run folder ``run``'s checkpoint (read once)."""
     for name in (STATE, CKPT):
         if not (run / name).is_file():
             raise FileNotFoundError(f"{run / name}: no such file; is {run} a finished `classifiers train` run?")
-    cfg = TrainConfig.from_dict(json.loads((run / STATE).read_text())["config"])
-    tensors = load_file(run / CKPT)
+    return TrainConfig.from_dict(json.loads((run / STATE).read_text())["config"]), load_file(run / CKPT)
+
+
+def trained_net(cfg: TrainConfig, tensors: dict[str, torch.Tensor], weights: str, device: torch.device) -> Net:
+    """A fresh net holding the checkpoint's ``live`` or ``ema`` weights, in eval mode."""
+    if weights not in ("live", "ema"):
+        raise ValueError(f"weights must be 'live' or 'ema', got {weights!r}")
     prefix = "model." if weights == "live" else "ema.module."
     state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     if not state:
-        raise ValueError(f"{run / CKPT}: the run kept no EMA weights (it was trained without --ema)")
-    torch.manual_seed(cfg.seed)
+        raise ValueError("the run kept no EMA weights (it was trained without --ema)")
     model = build_model(cfg.net())
     model.load_state_dict(state)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    return cfg, model.to(device, memory_format=fmt).eval()
+    return model.to(device, memory_format=fmt).eval()
 
 
-def recalibrate_bn(model: Net, data: Split, cfg: TrainConfig, device: torch.device, n: int) -> None:
+def load_trained(run: Path, weights: str, device: torch.device) -> tuple[TrainConfig, Net]:
+    """The config and the ``live`` or ``ema`` weights of the run folder ``run``."""
+    cfg, tensors = read_run(run)
+    try:
+        return cfg, trained_net(cfg, tensors, weights, device)
+    except ValueError as e:
+        raise ValueError(f"{run / CKPT}: {e}") from None
+
+
+def recalibrate_bn(model: Net, data: Split, cfg: TrainConfig, device: torch.device, n: int) -> int:
     """Recompute every batch-norm layer's running mean and variance for ``model``'s own weights: a
     cumulative average over the first ``n`` images of a seeded order of ``data`` (unshifted, as the
-    test images are), in batches of ``cfg.batch_size`` (torch's swa_utils.update_bn)."""
+    test images are), in batches of ``cfg.batch_size`` (torch's swa_utils.update_bn). Returns how many
+    images that was (``n``, or all of ``data`` when it holds fewer)."""
     idx = torch.from_numpy(seeded_subset(len(data.y), n, cfg.seed + 1))
     batches = (model_input(data.x[idx[i:i + cfg.batch_size]], cfg, device)
                for i in range(0, len(idx), cfg.batch_size))
     update_bn(batches, model, device)
     model.eval()
+    return len(idx)
 
 
 def _views(shift: int) -> list[tuple[int, int]]:
@@ -90,19 +103,17 @@ def posthoc(run: str | Path, data_root: str | Path | None = None, device: str = 
     training images} x {no shift, test-time shifts of up to ``shift`` pixels}, evaluated on the run's
     test split. Writes posthoc.json and posthoc.md into the run folder and returns the rows."""
     run, dev = Path(run), pick_device(device)
-    cfg = load_run(run, "live", dev)[0]  # also names a missing checkpoint file
+    cfg, tensors = read_run(run)
     train, test = prepare(dataset if dataset is not None else load_dataset(cfg.dataset, data_root), cfg)
-    kinds = ["live"] + (["ema"] if any(k.startswith("ema.") for k in load_file(run / CKPT)) else [])
+    kinds = ["live"] + (["ema"] if any(k.startswith("ema.") for k in tensors) else [])
     rows = []
     for weights in kinds:
         for bn in (["stored", "recalibrated"] if recal else ["stored"]):
-            _, model = load_run(run, weights, dev)
-            if bn == "recalibrated":
-                recalibrate_bn(model, train, cfg, dev, recal)
+            model = trained_net(cfg, tensors, weights, dev)
+            used = recalibrate_bn(model, train, cfg, dev, recal) if bn == "recalibrated" else 0
             for s in sorted({0, shift}):
                 m = evaluate_shifted(model, test, cfg, dev, s)[0]
-                rows.append({"weights": weights, "bn": bn, "bn_images": recal if bn == "recalibrated" else 0,
-                             "shift": s, **m})
+                rows.append({"weights": weights, "bn": bn, "bn_images": used, "shift": s, **m})
     doc = {"run": str(run), "config": cfg.to_dict(), "n_test": len(test.y), "rows": rows}
     _write_atomic(run / POSTHOC_JSON, json.dumps(doc, indent=1))
     _write_atomic(run / POSTHOC_MD, posthoc_markdown(doc))

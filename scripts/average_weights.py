@@ -9,8 +9,9 @@ soup", Wortsman et al. 2022).
 
 Sources are `.safetensors` checkpoints (with their JSON sidecar) or the `resume.pt` / `epoch-N.pt` files
 `framecolor train` writes (read with `weights_only=True`; only the run's own files belong here). The first
-`.safetensors` source gives the config and the model card; the output records every source and its weight,
-and each checkpoint source's own card (command, starting point, best epoch, validation metrics). When the
+`.safetensors` source gives the config and the model card (less its best epoch and validation metrics, which
+are not the mean's); the output records every source and its weight, and each checkpoint source's own card
+(command, starting point, best epoch, validation metrics). When the
 checkpoints come from different training commands, the card's `training_command` is all of them, then
 this script's own command, joined by `&&`. The colorizer has no batch norm, so averaged weights need no
 re-estimated statistics.
@@ -74,9 +75,11 @@ def main(argv: list[str] | None = None) -> None:
     meta["averaging_command"] = " ".join(["python scripts/average_weights.py", *map(str, args.sources), "-o",
                                           str(args.output), *(["--mix", args.mix] if args.mix else []),
                                           *(["--name", args.name] if args.name else [])])
+    for k in ("epoch", "val"):  # the first source's best epoch and its scores: they are not the mean's
+        meta.pop(k, None)
     commands = list(dict.fromkeys(c["training_command"] for c in cards.values() if c.get("training_command")))
-    if len(commands) > 1:  # several runs: no one run's command, epoch or validation row speaks for the mean
-        for k in ("epoch", "val", "train_config", "init_from"):
+    if len(commands) > 1:  # several runs: no one run's command or settings speak for the mean
+        for k in ("train_config", "init_from"):
             meta.pop(k, None)
         meta["training_command"] = " && ".join([*commands, meta["averaging_command"]])
     args.output.parent.mkdir(parents=True, exist_ok=True)

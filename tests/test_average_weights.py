@@ -27,7 +27,8 @@ def test_weighted_mean_of_a_checkpoint_and_a_training_state(soup, tmp_path):
     cfg = ColorizerConfig(name="basic-cnn", embedder=None)
     torch.manual_seed(0)
     a, b = build_model(cfg), build_model(cfg)
-    save_checkpoint(a, tmp_path / "a.safetensors", {"training_command": "framecolor train x"})
+    save_checkpoint(a, tmp_path / "a.safetensors", {"training_command": "framecolor train x", "epoch": 3,
+                                                    "val": {"psnr": 20.0}})
     torch.save({"model": b.trainable_state_dict(), "epoch": 3}, tmp_path / "epoch-3.pt")
     soup.main([str(tmp_path / "a.safetensors"), str(tmp_path / "epoch-3.pt"), "--mix", "3,1",
                "-o", str(tmp_path / "soup.safetensors")])
@@ -37,6 +38,8 @@ def test_weighted_mean_of_a_checkpoint_and_a_training_state(soup, tmp_path):
     meta = read_meta(tmp_path / "soup.safetensors")
     assert [s["weight"] for s in meta["averaged_from"]] == [0.75, 0.25]
     assert meta["training_command"] == "framecolor train x"
+    assert "epoch" not in meta and "val" not in meta  # the first source's, not the mean's
+    assert meta["averaged_from"][0]["epoch"] == 3
     with pytest.raises(SystemExit, match="overwrite a source"):
         soup.main([str(tmp_path / "a.safetensors"), "-o", str(tmp_path / "a.safetensors")])
     torch.save({"weights": {}}, tmp_path / "other.pt")

@@ -185,21 +185,21 @@ def test_thesis_style_loop_and_ours_both_time_an_epoch(tmp_path, data):
 
 def test_posthoc_evaluation_recalibrates_bn_and_averages_shifted_views(tmp_path, data, monkeypatch):
     import classifiers.train as train_mod
-    from classifiers.posthoc import evaluate_shifted, load_run, posthoc, recalibrate_bn
+    from classifiers.posthoc import evaluate_shifted, load_trained, posthoc, recalibrate_bn
     from classifiers.train import evaluate, prepare
 
     cfg = TrainConfig(**SMALL, epochs=2, lr=0.05, ema=0.9)
     hist = _fit(cfg, tmp_path, data)
     train, test = prepare(data, cfg)
     dev = torch.device("cpu")
-    _, live = load_run(tmp_path, "live", dev)
-    _, ema = load_run(tmp_path, "ema", dev)
+    _, live = load_trained(tmp_path, "live", dev)
+    _, ema = load_trained(tmp_path, "ema", dev)
     # the weights come back as trained: shift 0 is the plain evaluation, for both kinds
     assert evaluate_shifted(live, test, cfg, dev, 0)[0]["test_acc"] == pytest.approx(hist[-1]["test_acc"])
     assert evaluate_shifted(ema, test, cfg, dev, 0)[0]["test_acc"] == pytest.approx(hist[-1]["ema_test_acc"])
     assert evaluate(live, test, cfg, dev)[0]["test_acc"] == pytest.approx(hist[-1]["test_acc"])
     # recalibration: the stem's BN statistics become those of the stem conv's outputs on those images
-    recalibrate_bn(live, train, cfg, dev, 10_000)  # more than there are: all 256
+    assert recalibrate_bn(live, train, cfg, dev, 10_000) == 256  # more than there are: all 256
     with torch.no_grad():
         z = live.stem[0](train_mod.model_input(train.x, cfg, dev))
     bn = live.stem[1]
@@ -220,10 +220,10 @@ def test_posthoc_evaluation_recalibrates_bn_and_averages_shifted_views(tmp_path,
 
 
 def test_posthoc_names_a_missing_run_and_a_run_without_ema(tmp_path, data, capsys):
-    from classifiers.posthoc import load_run
+    from classifiers.posthoc import load_trained
 
     assert main(["evaluate", str(tmp_path / "nowhere"), "--device", "cpu"]) == 2
     assert "checkpoint.json: no such file" in capsys.readouterr().err
     _fit(TrainConfig(**SMALL, epochs=1), tmp_path, data)
     with pytest.raises(ValueError, match="without --ema"):
-        load_run(tmp_path, "ema", torch.device("cpu"))
+        load_trained(tmp_path, "ema", torch.device("cpu"))
