@@ -26,6 +26,10 @@ def _parser_train(sub) -> None:
     p.add_argument("--augment-shift", type=int, default=0, metavar="N",
                    help="translate each training image by a random 0..N pixels per axis (default 0: "
                         "no augmentation, as the thesis)")
+    p.add_argument("--augment-rotate", type=float, default=0.0, metavar="DEG",
+                   help="rotate each training image by a random angle in [-DEG, DEG] degrees (default 0: none)")
+    p.add_argument("--augment-scale", type=float, default=0.0, metavar="F",
+                   help="zoom each training image by a random factor in [1 - F, 1 + F] (default 0: none)")
     p.add_argument("--input-size", type=int, default=0, metavar="N",
                    help="resize the images to N x N (bilinear) before the network (default 0: their own "
                         "28 x 28, as the thesis; the thesis's stem leaves 7 x 7 of that)")
@@ -52,7 +56,8 @@ def _run_train(args: argparse.Namespace) -> int:
                       momentum=args.momentum, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
                       seed=args.seed, thesis_loss=args.thesis_loss, subset=args.subset,
                       test_subset=args.test_subset, channels_last=args.channels_last,
-                      augment_shift=args.augment_shift, input_size=args.input_size, ema=args.ema)
+                      augment_shift=args.augment_shift, augment_rotate=args.augment_rotate,
+                      augment_scale=args.augment_scale, input_size=args.input_size, ema=args.ema)
     cfg.net()  # unknown model names fail here, before any data is read
     out = args.out or f"runs/{cfg.dataset}/{cfg.model}{'-thesis-loss' if cfg.thesis_loss else ''}-seed{cfg.seed}"
     fit(cfg, out, data_root=args.data_root, device=args.device, resume=args.resume, progress=not args.no_progress)

@@ -69,12 +69,18 @@ class TrainConfig:
     test_subset: int = 0
     channels_last: bool = False
     augment_shift: int = 0  # random translation of each training image by up to N pixels (0 = none, as the thesis)
+    augment_rotate: float = 0.0  # random rotation of each training image by up to +-DEG degrees (0 = none)
+    augment_scale: float = 0.0  # random zoom of each training image by a factor in [1 - F, 1 + F] (0 = none)
     input_size: int = 0  # 0 = the images' own size (28); N = resize to N x N (bilinear) before the network
     ema: float = 0.0  # 0 = off; d in (0, 1) = also evaluate an exponential moving average of weights and BN stats
 
     def __post_init__(self):
         if not (self.ema == 0.0 or 0.0 < self.ema < 1.0):
             raise ValueError(f"ema decay must be 0 (off) or in (0, 1), got {self.ema}")
+        if not (0.0 <= self.augment_rotate <= 180.0):
+            raise ValueError(f"augment_rotate must be in [0, 180] degrees, got {self.augment_rotate}")
+        if not (0.0 <= self.augment_scale < 1.0):
+            raise ValueError(f"augment_scale must be in [0, 1), got {self.augment_scale}")
 
     def net(self) -> NetConfig:
         return net_config(self.model, self.width)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,28 @@ def random_shift(xb: torch.Tensor, offsets: torch.Tensor, max_shift: int) -> tor
     return padded[torch.arange(b)[:, None, None], 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
 
 
+def affine_params(n: int, rotate: float, scale: float, seed: int, epoch: int) -> torch.Tensor:
+    """Per-image (angle in radians, zoom factor) for epoch ``epoch``: angles uniform in +-``rotate``
+    degrees, zooms uniform in [1 - scale, 1 + scale]; a function of (seed, epoch) only, like the shuffle."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch + 2_000_000_011)
+    u = torch.rand(n, 2, generator=g, dtype=torch.float64) * 2 - 1
+    return torch.stack([u[:, 0] * math.radians(rotate), 1 + u[:, 1] * scale], dim=1)
+
+
+def random_affine(xb: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    """Rotate (counter-clockwise for a positive angle, as displayed) and zoom each (1, H, W) uint8 image
+    about its centre by its (angle, zoom) row of ``params``, bilinear, filling with zeros (background);
+    the result is rounded back to uint8."""
+    angle, zoom = params[:, 0], params[:, 1]
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    zero = torch.zeros_like(cos)
+    # affine_grid maps each output position to the input position it samples (x right, y down).
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta.float(), list(xb.shape), align_corners=False)
+    out = F.grid_sample(xb.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
 def weight_ema(model: Net, decay: float) -> AveragedModel:
     """torch's AveragedModel as an exponential moving average of the weights *and* the batch-norm
     statistics, with the warm-up d = min(decay, (1 + n) / (10 + n)) after n updates, so the random
@@ -113,6 +136,8 @@ def train_one_epoch(model: Net, opt: torch.optim.Optimizer, data: Split, cfg: Tr
     model.train()
     order, bs = epoch_order(len(data.y), cfg.seed, epoch), cfg.batch_size
     shifts = shift_offsets(len(order), cfg.augment_shift, cfg.seed, epoch) if cfg.augment_shift else None
+    affine = cfg.augment_rotate or cfg.augment_scale
+    affines = affine_params(len(order), cfg.augment_rotate, cfg.augment_scale, cfg.seed, epoch) if affine else None
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # objective, true CE, correct
     start = time.perf_counter()
     bar = tqdm(range(0, len(order), bs), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
@@ -120,6 +145,8 @@ def train_one_epoch(model: Net, opt: torch.optim.Optimizer, data: Split, cfg: Tr
     for i in bar:
         idx = order[i:i + bs]
         xb = data.x[idx]
+        if affines is not None:  # rotate and zoom about the centre, then translate
+            xb = random_affine(xb, affines[i:i + bs])
         if shifts is not None:
             xb = random_shift(xb, shifts[i:i + bs], cfg.augment_shift)
         x = model_input(xb, cfg, device)

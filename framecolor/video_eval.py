@@ -2,6 +2,8 @@
 
 Reports PSNR, SSIM, colourfulness, CDC and warp error for each mode, and CDC, colourfulness and
 warp error for the ground-truth clip itself (its PSNR/SSIM against itself are not meaningful).
+A grey baseline (each frame's own L* with a*b* = 0, no colour at all) is scored beside them: its CDC
+is what the luminance changes alone cost, the part of CDC no choice of colour removes.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from .video.reader import read_frames
 from .video_pipeline import StreamColorizer, colorize_frames
 
 COLUMNS = ("psnr", "ssim", "colorfulness", "cdc", "warp_error")
+GREY = "grey"  # the same name as the image evaluation's a*b* = 0 baseline
 
 
 def load_clip(path: str | os.PathLike, max_frames: int) -> list[np.ndarray]:
@@ -36,6 +39,14 @@ def _grays(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
     import cv2
 
     return [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+
+
+def grey_frames(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Each uint8 RGB frame as neutral grey of its own L* (a*b* = 0), as the colour merge renders it."""
+    from .color_cpu import l_from_rgb8, lab_to_rgb8
+
+    zero = np.zeros((1, 1, 2), np.float32)
+    return [lab_to_rgb8(l_from_rgb8(f), zero) for f in frames]
 
 
 def score(frames: Sequence[np.ndarray], truth: Sequence[np.ndarray] | None, grays: Sequence[np.ndarray]) -> dict:
@@ -55,7 +66,7 @@ def evaluate_clip(path: str | os.PathLike, engines: dict[str, ImageColorizer], m
     """{mode: metrics} for one clip, plus "ground truth"; `engines` maps a temporal mode to its model."""
     truth = load_clip(path, max_frames)
     grays = _grays(truth)
-    result = {"ground truth": score(truth, None, grays)}
+    result = {"ground truth": score(truth, None, grays), GREY: score(grey_frames(truth), truth, grays)}
     for mode, engine in engines.items():
         colorizer = StreamColorizer(engine, mode, flow_strength=flow_strength)
         out = list(colorize_frames(truth, colorizer, engine.batch_size))

@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 from classifiers.cli import main
 from classifiers.config import TrainConfig
 from classifiers.data import Dataset
-from classifiers.train import CKPT, fit, model_input, objective, random_shift, shift_offsets
+from classifiers.train import (CKPT, affine_params, fit, model_input, objective, random_affine, random_shift,
+                               shift_offsets)
 
 SMALL = dict(model="resnet10", width=8, batch_size=32, eval_batch_size=64)
 
@@ -61,10 +62,12 @@ def test_same_seed_same_accuracy_other_seed_differs(tmp_path, data):
     assert c[-1]["train_loss"] != a[-1]["train_loss"]
 
 
-@pytest.mark.parametrize("momentum,shift,size,ema", [(0.0, 0, 0, 0.0), (0.9, 0, 0, 0.0), (0.0, 2, 0, 0.0),
-                                                     (0.0, 1, 40, 0.0), (0.0, 0, 0, 0.9)])
-def test_resume_reproduces_an_uninterrupted_run(tmp_path, data, momentum, shift, size, ema):
-    opts = dict(momentum=momentum, augment_shift=shift, input_size=size, ema=ema)
+@pytest.mark.parametrize("momentum,shift,size,ema,rotate", [(0.0, 0, 0, 0.0, 0), (0.9, 0, 0, 0.0, 0),
+                                                            (0.0, 2, 0, 0.0, 0), (0.0, 1, 40, 0.0, 0),
+                                                            (0.0, 0, 0, 0.9, 0), (0.0, 1, 0, 0.0, 10)])
+def test_resume_reproduces_an_uninterrupted_run(tmp_path, data, momentum, shift, size, ema, rotate):
+    opts = dict(momentum=momentum, augment_shift=shift, input_size=size, ema=ema, augment_rotate=rotate,
+                augment_scale=rotate / 100)
     cfg = TrainConfig(**SMALL, epochs=2, **opts)
     whole = _fit(cfg, tmp_path / "whole", data)
     _fit(TrainConfig(**SMALL, epochs=1, **opts), tmp_path / "cut", data)
@@ -102,6 +105,34 @@ def test_shift_augmentation_translates_each_image_by_its_own_offset():
     y = random_shift(x, off, 2)
     for i, (dy, dx) in enumerate(off.tolist()):  # content moves by (2 - offset) pixels, nothing else changes
         assert torch.equal(y[i], torch.roll(x[i], (2 - dy, 2 - dx), dims=(1, 2)))
+
+
+def test_affine_augmentation_rotates_and_zooms_each_image_about_its_centre():
+    x = torch.zeros(3, 1, 28, 28, dtype=torch.uint8)
+    x[:, 0, 4:10, 6:20] = torch.tensor([50, 100, 200], dtype=torch.uint8)[:, None, None]
+    x[:, 0, 10:24, 16:19] = 255
+    p = affine_params(3, 10, 0.1, seed=1, epoch=0)
+    assert torch.equal(p, affine_params(3, 10, 0.1, seed=1, epoch=0))  # resume sees the same draws
+    assert not torch.equal(affine_params(64, 10, 0.1, 1, 0), affine_params(64, 10, 0.1, 1, 1))
+    big = affine_params(10_000, 10, 0.1, 1, 0)
+    assert big[:, 0].abs().max() <= math.radians(10) and big[:, 0].abs().max() > math.radians(9.9)
+    assert (big[:, 1] - 1).abs().max() <= 0.1 and big[:, 1].min() < 0.91 and big[:, 1].max() > 1.09
+    none = torch.tensor([[0.0, 1.0]] * 3, dtype=torch.float64)
+    assert torch.equal(random_affine(x, none), x)  # identity: every pixel centre samples itself
+    quarter = torch.tensor([[math.pi / 2, 1.0]] * 3, dtype=torch.float64)
+    assert torch.equal(random_affine(x, quarter), torch.rot90(x, 1, dims=(2, 3)))  # counter-clockwise
+    square = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
+    square[0, 0, 10:18, 10:18] = 255  # 8 x 8, centred
+    area = lambda zoom: int((random_affine(square, torch.tensor([[0.0, zoom]], dtype=torch.float64)) > 127).sum())
+    assert area(1.0) == 64 and 240 <= area(2.0) <= 272 and 12 <= area(0.5) <= 20  # a zoom > 1 enlarges
+    assert random_affine(x, p).dtype == torch.uint8 and not torch.equal(random_affine(x, p), x)
+
+
+@pytest.mark.parametrize("field,bad", [("augment_rotate", -1.0), ("augment_rotate", 181.0), ("augment_scale", 1.0),
+                                       ("augment_scale", -0.1)])
+def test_affine_augmentation_ranges_are_checked(field, bad):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**{field: bad})
 
 
 def test_input_size_resizes_what_the_network_sees():

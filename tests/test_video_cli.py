@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -55,6 +56,20 @@ def test_evaluate_video_reports_every_mode_and_the_truth(tmp_path, checkpoint, c
                "--size", "32", "--max-frames", "8", "--json", str(report), "--markdown", str(table), "--device", "cpu"])
     assert rc == 0
     summary = json.loads(report.read_text())["summary"]
-    assert set(summary) == {"ground truth", "none", "flow", "lstm"}
+    assert set(summary) == {"ground truth", "grey", "none", "flow", "lstm"}
     assert {"psnr", "ssim", "colorfulness", "cdc", "warp_error"} <= set(summary["flow"])
+    assert summary["grey"]["colorfulness"] < 0.5 < summary["ground truth"]["colorfulness"]
     assert "| ground truth |" in table.read_text() and "| lstm |" in table.read_text()
+    assert "| grey |" in table.read_text()
+
+
+def test_grey_baseline_keeps_each_frames_lightness():
+    from framecolor.color_cpu import l_from_rgb8
+    from framecolor.video_eval import grey_frames
+
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    (grey,) = grey_frames([frame])
+    assert grey.shape == frame.shape and grey.dtype == np.uint8
+    assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
+    assert np.abs(l_from_rgb8(grey) - l_from_rgb8(frame)).max() < 0.5  # one 8-bit level is about 0.4 L* at most
