@@ -16,13 +16,13 @@ import numpy as np
 
 from . import metrics
 from .config import FLOW_STRENGTH
+from .evaluate import GREY  # the image evaluation's a*b* = 0 baseline; the same name here
 from .inference import ImageColorizer
 from .video.probe import probe
 from .video.reader import read_frames
 from .video_pipeline import StreamColorizer, colorize_frames
 
 COLUMNS = ("psnr", "ssim", "colorfulness", "cdc", "warp_error")
-GREY = "grey"  # the same name as the image evaluation's a*b* = 0 baseline
 
 
 def load_clip(path: str | os.PathLike, max_frames: int) -> list[np.ndarray]:
@@ -42,7 +42,8 @@ def _grays(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def grey_frames(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Each uint8 RGB frame as neutral grey of its own L* (a*b* = 0), as the colour merge renders it."""
+    """Each uint8 RGB frame as neutral grey of its own L* (a*b* = 0), rendered by the CPU video merge
+    (color_cpu), as `framecolor video` would write it; evaluate.constant_ab_rgb is the photo path's."""
     from .color_cpu import l_from_rgb8, lab_to_rgb8
 
     zero = np.zeros((1, 1, 2), np.float32)
