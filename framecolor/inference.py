@@ -15,6 +15,7 @@ from .color import denormalize_ab, lab_to_rgb, rgb_to_lab
 from .images import Picture, encode_image, picture_from_array, read_image, to_array
 from .models.colorizer import Colorizer
 from .models.registry import DEFAULT_MODEL, load_checkpoint
+from .parallel import Stages, opencv_threads
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -50,6 +51,19 @@ def per_pixel(fn, x: torch.Tensor, pixels: int = 1 << 18) -> torch.Tensor:
     return torch.cat([fn(strip) for strip in x.split(rows, dim=-2)], dim=-2)
 
 
+CPU_ACTIVATION_BYTES = 24 << 20
+
+
+def cpu_micro_batch(h: int, w: int, budget: int = CPU_ACTIVATION_BYTES) -> int:
+    """Frames per model call on the CPU at working size h x w: as many as keep the largest activation
+    (the encoder's second layer, 128 channels at h/2 x w/2 in fp32: 128*h*w bytes a frame) under
+    `budget`, at least one. glibc's malloc serves blocks under its mmap threshold (at most 32 MiB) from
+    its heap and reuses them; larger ones are mapped afresh on every call, and the kernel zeroes every
+    page on first touch. At 256x312 a batch of 8 in one call cost 126 ms a frame on one thread, a
+    tenth of it in page faults; in pairs, 111 ms (scripts/bench_video.py, results/video)."""
+    return max(1, budget // (128 * h * w))
+
+
 @dataclass
 class ImageColorizer:
     """A loaded colorizer bound to a device, precision, working size and chroma gain."""
@@ -63,7 +77,10 @@ class ImageColorizer:
 
     @torch.inference_mode()
     def predict_ab(self, L: torch.Tensor) -> torch.Tensor:
-        """(B, 1, h, w) L* at working size (multiples of 8) -> (B, 2, h, w) a*b* (float32)."""
+        """(B, 1, h, w) L* at working size (multiples of 8) -> (B, 2, h, w) a*b* (float32).
+        On the CPU the batch runs in micro-batches of `cpu_micro_batch` frames (same result)."""
+        if self.device.type == "cpu" and len(L) > (step := cpu_micro_batch(*L.shape[-2:])):
+            return torch.cat([self.predict_ab(part) for part in L.split(step)])
         L = L.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.precision):
             ab = self.model(L)
@@ -107,6 +124,16 @@ class ImageColorizer:
         return to_array(out.rgb, out.alpha, out.bit_depth)
 
 
+def prepare_for_inference(net: Colorizer, device: torch.device) -> Colorizer:
+    """On `device`, in eval mode and channels_last (on the CPU too: oneDNN's convolutions run 10-40%
+    faster in NHWC, scripts/bench_images.py), with the frozen classifier's batch norms folded into
+    its convolutions. In place; returns `net`."""
+    net = net.to(device, memory_format=torch.channels_last).eval()
+    if net.embedder is not None and hasattr(net.embedder, "fold_batch_norm"):
+        net.embedder.fold_batch_norm()
+    return net
+
+
 def load_colorizer(model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", size: int = 256,
                    precision: str | None = None, chroma_gain: float | None = None,
                    batch_size: int = 8, embedder_weights: str | None = None) -> ImageColorizer:
@@ -114,8 +141,7 @@ def load_colorizer(model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto
     if size < 8:
         raise ValueError(f"size must be at least 8, got {size}")
     dev = pick_device(device)
-    # channels_last on CPU too: oneDNN's convolutions run 10-40% faster in NHWC (scripts/bench_images.py)
-    net = load_checkpoint(model, embedder_weights=embedder_weights).to(dev, memory_format=torch.channels_last).eval()
+    net = prepare_for_inference(load_checkpoint(model, embedder_weights=embedder_weights), dev)
     precision = precision or ("bf16" if dev.type == "cuda" else "fp32")
     gain = net.config.chroma_gain if chroma_gain is None else chroma_gain
     return ImageColorizer(net, dev, size, precision, gain, batch_size)
@@ -212,14 +238,30 @@ def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike
     results = [FileResult(Path(e.split(":")[0]), None, e) for e in errors]
     outputs = plan_outputs(files, roots, out)
     clashes = output_clashes(files, outputs)
-    bar = tqdm(list(zip(files, outputs)), unit="img", disable=not progress or len(files) < 2)
-    for src, dst in bar:
-        if src in clashes:
-            results.append(FileResult(src, None, clashes[src]))
-            continue
+    results += [FileResult(src, None, clashes[src]) for src in files if src in clashes]
+    jobs = [(src, dst) for src, dst in zip(files, outputs) if src not in clashes]
+
+    def one(job: tuple[Path, Path]) -> FileResult:
         try:
-            colorize_file(colorizer, src, dst, before_after)
-            results.append(FileResult(src, dst))
+            colorize_file(colorizer, *job, before_after)
+            return FileResult(job[0], job[1])
         except (ImageError, OSError) as e:
-            results.append(FileResult(src, None, str(e)))
+            return FileResult(job[0], None, str(e))
+
+    workers = file_workers(colorizer, len(jobs))
+    with tqdm(total=len(jobs), unit="img", disable=not progress or len(files) < 2) as bar, \
+            opencv_threads(colorizer.device) if workers > 1 else contextlib.nullcontext():
+        for _, result in Stages(iter(jobs), one, maxsize=2, workers=workers):
+            results.append(result)
+            bar.update()
     return results
+
+
+def file_workers(colorizer: ImageColorizer, n_files: int) -> int:
+    """Files colorized at once: on the CPU one per torch thread, each worker one-threaded, so that
+    one file's reading, writing and the classifier's small layers overlap another's convolutions
+    (about 10% faster than one two-thread team per file on 2 cores: scripts/bench_images.py); on a
+    GPU one."""
+    if colorizer.device.type != "cpu" or n_files < 2:
+        return 1
+    return max(1, min(n_files, torch.get_num_threads()))

@@ -8,13 +8,10 @@ the chunks plus the source audio (packets copied) into a temporary file and rena
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import queue
 import shutil
-import threading
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +26,7 @@ from .config import FLOW_STRENGTH
 from .color import denormalize_ab, lab_to_rgb, srgb_to_linear
 from .inference import ImageColorizer, autocast, load_colorizer, working_shape
 from .models.registry import VIDEO_MODEL
+from .parallel import Stages, opencv_threads
 from .temporal_flow import FlowCarry, SceneCuts
 from .video.probe import VideoError, VideoInfo, probe
 from .video.reader import Frame, TruncatedWarning, read_frames
@@ -230,115 +228,6 @@ def colorize_frames(frames: Iterable[np.ndarray], colorizer: StreamColorizer, ba
         yield from colorizer(batch)
 
 
-# ---------------------------------------------------------------- three threads, bounded queues
-
-_END = object()
-
-
-class _Stages:
-    """Run `produce` -> `transform` (-> `ordered`) in daemon threads feeding a bounded queue each;
-    iterate the results, in order, in the calling thread. An error in any thread stops the others
-    and is re-raised.
-
-    With `workers` > 1, that many threads run `transform` on different items at once, each with one
-    torch thread, and each result goes through `ordered` (the sequential part) in item order. On a
-    CPU, two one-thread model workers beat one two-thread OpenMP team inside the pipeline: when a
-    codec thread takes a core, the other worker keeps going instead of waiting at the team's barrier.
-    """
-
-    def __init__(self, produce: Iterable, transform: Callable, maxsize: int = 4, workers: int = 1,
-                 ordered: Callable | None = None):
-        self.stop, self.error = threading.Event(), None
-        self.q1, self.q2 = queue.Queue(maxsize), queue.Queue(maxsize)
-        self.transform, self.ordered, self.workers = transform, ordered or (lambda item, out: out), workers
-        self.turn, self.next_out, self.done = threading.Condition(), 0, 0
-        self.threads = [threading.Thread(target=self._guard, args=(self._decode, produce), daemon=True)]
-        self.threads += [threading.Thread(target=self._guard, args=(self._colorize, None), daemon=True)
-                         for _ in range(workers)]
-
-    def _put(self, q: queue.Queue, item) -> None:
-        while not self.stop.is_set():
-            try:
-                return q.put(item, timeout=0.1)
-            except queue.Full:
-                continue
-        raise _Stopped
-
-    def _get(self, q: queue.Queue):
-        while not self.stop.is_set() or not q.empty():
-            try:
-                return q.get(timeout=0.1)
-            except queue.Empty:
-                if self.error is not None:
-                    raise _Stopped from None
-        raise _Stopped
-
-    def _guard(self, fn, arg) -> None:
-        try:
-            fn(arg)
-        except _Stopped:
-            pass
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer thread
-            self.error = e
-            self.stop.set()
-            with self.turn:
-                self.turn.notify_all()
-
-    def _decode(self, produce: Iterable) -> None:
-        for i, item in enumerate(produce):
-            self._put(self.q1, (i, item))
-        for _ in range(self.workers):
-            self._put(self.q1, (None, _END))
-
-    def _colorize(self, _=None) -> None:
-        if self.workers > 1:
-            torch.set_num_threads(1)
-        while True:
-            i, item = self._get(self.q1)
-            if item is _END:
-                break
-            out = self.transform(item)
-            with self.turn:  # results leave in item order; the sequential part runs in that order
-                self.turn.wait_for(lambda: self.next_out == i or self.stop.is_set())
-                if self.stop.is_set():
-                    raise _Stopped
-                self._put(self.q2, (item, self.ordered(item, out)))
-                self.next_out += 1
-                self.turn.notify_all()
-        with self.turn:  # a worker counts itself done after its last result went out
-            self.done += 1
-            last = self.done == self.workers
-        if last:
-            self._put(self.q2, _END)
-
-    def __iter__(self):
-        threads_before = torch.get_num_threads()
-        for t in self.threads:
-            t.start()
-        try:
-            while True:
-                try:
-                    item = self._get(self.q2)
-                except _Stopped:
-                    break
-                if item is _END:
-                    break
-                yield item
-        finally:
-            self.stop.set()
-            with self.turn:
-                self.turn.notify_all()
-            for t in self.threads:
-                t.join()
-            torch.set_num_threads(threads_before)  # the workers' one-thread setting is process-wide in part
-        if self.error is not None:
-            raise self.error
-
-
-class _Stopped(Exception):
-    pass
-
-
 def _batches(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
     batch: list[Frame] = []
     for f in frames:
@@ -509,23 +398,6 @@ def _progress(info: VideoInfo, job: VideoJob, done: int, enabled: bool):
                 dynamic_ncols=True, smoothing=0.1)
 
 
-@contextlib.contextmanager
-def _opencv_threads(device: torch.device) -> Iterator[None]:
-    """On the CPU, OpenCV runs single-threaded for the job (process-wide; restored afterwards): its
-    per-frame conversions then run in the decode and encode threads and leave the cores to the model,
-    instead of a second thread pool contending with torch's. (Its effect has only been measured on a
-    loaded machine, an earlier version of the pipeline; not repeated since.)"""
-    import cv2
-
-    before = cv2.getNumThreads()
-    if device.type == "cpu":
-        cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(before)
-
-
 def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, progress: bool = True,
             backend: str = "auto", queue_size: int = 4) -> Path:
     """Colorize `info.path` into `dst` (resuming from committed chunks) and remux the result."""
@@ -543,8 +415,8 @@ def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, p
         return ChunkWriter(path, fmt_codec, job.encode, width, info.height, info.time_base, info.fps, info.sar)
 
     prepare, predict, ordered, render = _stage_fns(colorizer, job.side_by_side)
-    stages = _Stages(map(prepare, _batches(frames, batch)), predict, queue_size, model_workers(colorizer), ordered)
-    with _progress(info, job, store.frames_done, progress) as bar, _opencv_threads(engine.device):
+    stages = Stages(map(prepare, _batches(frames, batch)), predict, queue_size, model_workers(colorizer), ordered)
+    with _progress(info, job, store.frames_done, progress) as bar, opencv_threads(engine.device):
         _encode_chunks(stages, store, make_writer, render, chunk, bar)
     _finish(info, dst, store, job)
     return dst

@@ -224,7 +224,8 @@ def environment(args, engine) -> dict:
 
     import torch
 
-    return {"device": str(engine.device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+    return {"device": str(engine.device), "precision": engine.precision, "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "command": " ".join(["scripts/bench_video.py", *sys.argv[1:]]),
             "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
             "load_avg": os.getloadavg(), "nice": os.nice(0), "autogroup": _autogroup(),
             "settings": {k: v for k, v in vars(args).items() if k != "rss_child"}}

@@ -298,3 +298,35 @@ def test_photos_and_film_have_their_own_shipped_defaults():
         card = json.loads(sidecar(path).read_text())
         assert card["sha256"] == sha256_file(path) and card["training_command"].startswith("framecolor train")
         assert read_meta(path)["config"]["name"] == name
+
+
+def test_cpu_workers_colorize_files_as_one_worker_does(tmp_path, basic_ckpt, chelsea, astronaut, camera, monkeypatch):
+    """On the CPU several files are colorized at once by one-thread workers: the same images, the
+    results in input order, and a bad file among them still reported alone."""
+    import torch
+
+    import framecolor.inference as inference
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, arr in [("a_cat.png", chelsea), ("b_astronaut.jpg", astronaut), ("d_camera.png", camera)]:
+        Image.fromarray(arr).save(src / name)
+    (src / "c_broken.jpg").write_bytes(b"not an image")
+    colorizer = inference.load_colorizer(basic_ckpt, "cpu", size=64)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert inference.file_workers(colorizer, 4) == 2 and inference.file_workers(colorizer, 1) == 1
+        parallel = inference.colorize_files(colorizer, [src], tmp_path / "two", progress=False)
+        monkeypatch.setattr(inference, "file_workers", lambda c, n: 1)
+        serial = inference.colorize_files(colorizer, [src], tmp_path / "one", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert [r.source.name for r in parallel] == [r.source.name for r in serial] == \
+        ["a_cat.png", "b_astronaut.jpg", "c_broken.jpg", "d_camera.png"]
+    assert [bool(r.error) for r in parallel] == [False, False, True, False]
+    assert "c_broken.jpg" in parallel[2].error
+    for r, s in zip(parallel, serial):
+        if r.output is not None:  # one-thread and two-thread convolutions may round differently
+            diff = np.abs(_read(r.output).astype(int) - _read(s.output).astype(int))
+            assert diff.max() <= 1 + 2 * r.output.suffix.endswith("jpg"), r.source.name

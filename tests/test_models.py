@@ -175,3 +175,37 @@ def test_raw_l_input_feeds_the_encoder_unscaled_l(basic):
     L = torch.rand(1, 1, 64, 64)
     with torch.no_grad():  # the normalised model sees L/50 - 1: give it 50 (L + 1) and it sees L
         assert torch.allclose(raw(L), basic(50 * (L + 1)), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "mobilenet_v2", "inception_resnet_v2"])
+def test_folding_batch_norm_keeps_each_classifiers_output(name):
+    """Inference folds the frozen classifier's batch norms into its convolutions: same embedding."""
+    from framecolor.models.embedders import build_embedder
+
+    torch.manual_seed(0)
+    emb = build_embedder(name, pretrained=False)
+    for m in emb.modules():  # batch norms that are not the identity, so that a wrong fold shows
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-0.2, 0.2)
+    L = torch.rand(2, 1, 64, 80) * 100
+    before = emb.logits(L)
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in emb.modules())
+    assert emb.fold_batch_norm() == n_bn > 0
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in emb.modules())
+    after = emb.logits(L)
+    assert torch.allclose(after, before, rtol=1e-4, atol=1e-4 * before.abs().max().item())
+
+
+def test_cpu_micro_batches_give_the_same_result_as_one_call(basic, monkeypatch):
+    """On the CPU predict_ab splits a batch so that its activations stay under glibc's mmap threshold."""
+    import framecolor.inference as inference
+
+    assert inference.cpu_micro_batch(256, 312) == 2 and inference.cpu_micro_batch(1024, 1024) == 1
+    L = torch.rand(4, 1, 256, 256) * 100
+    assert inference.cpu_micro_batch(256, 256) == 3  # so this batch runs as 3 + 1
+    split = ImageColorizer(basic, torch.device("cpu")).predict_ab(L)
+    monkeypatch.setattr(inference, "cpu_micro_batch", lambda h, w: 1 << 30)
+    whole = ImageColorizer(basic, torch.device("cpu")).predict_ab(L)
+    assert split.shape == (4, 2, 256, 256)
+    assert torch.allclose(split, whole, atol=1e-4)

@@ -98,7 +98,7 @@ def test_stages_keep_frame_order_with_several_model_workers(workers):
     import threading
     import time
 
-    from framecolor.video_pipeline import _Stages
+    from framecolor.parallel import Stages
 
     rng = np.random.default_rng(workers)
     delays = rng.uniform(0, 0.01, 40)  # workers finish out of order
@@ -114,14 +114,14 @@ def test_stages_keep_frame_order_with_several_model_workers(workers):
         return out + 1
 
     before = torch.get_num_threads()
-    out = list(_Stages(iter(range(40)), transform, maxsize=2, workers=workers, ordered=ordered))
+    out = list(Stages(iter(range(40)), transform, maxsize=2, workers=workers, ordered=ordered))
     assert out == [(i, i * i + 1) for i in range(40)] and seen == list(range(40))
     assert workers == 1 or len(threads) > 1  # the batches really were spread over threads
     assert torch.get_num_threads() == before  # the workers' one-thread setting is undone
 
 
 def test_stages_pass_a_worker_error_to_the_caller():
-    from framecolor.video_pipeline import _Stages
+    from framecolor.parallel import Stages
 
     def transform(i):
         if i == 5:
@@ -129,4 +129,4 @@ def test_stages_pass_a_worker_error_to_the_caller():
         return i
 
     with pytest.raises(RuntimeError, match="batch 5"):
-        list(_Stages(iter(range(20)), transform, maxsize=2, workers=2))
+        list(Stages(iter(range(20)), transform, maxsize=2, workers=2))

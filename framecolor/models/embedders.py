@@ -83,6 +83,13 @@ class ClassifierEmbedder(nn.Module):
         self.backbone.eval()  # frozen: batch-norm statistics never move
         return self
 
+    def fold_batch_norm(self) -> int:
+        """Fold every batch norm into the convolution before it (inference only: the classifier is
+        frozen, so its batch norms are fixed affine maps). Same outputs to rounding; on 2 CPU cores
+        efficientnet_lite0 then runs in 8.2 ms instead of 9.7 (scripts/bench_images.py). Returns how
+        many were folded. The backbone's state dict loses its batch-norm keys, so fold after loading."""
+        return fold_batch_norm(self.backbone)
+
     def preprocess(self, L: torch.Tensor) -> torch.Tensor:
         rgb = l_to_rgb(L.float())
         size = (self.spec.input_size, self.spec.input_size)
@@ -98,6 +105,25 @@ class ClassifierEmbedder(nn.Module):
     @torch.no_grad()
     def forward(self, L: torch.Tensor) -> torch.Tensor:
         return self.logits(L).float().softmax(dim=-1)
+
+
+def fold_batch_norm(module: nn.Module) -> int:
+    """Fold each eval-mode BatchNorm2d that directly follows a Conv2d among its parent's children (the
+    order timm's and torchvision's blocks run them in) into that convolution. A timm BatchNormAct2d
+    leaves its dropout and activation behind. Returns the number folded."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = 0
+    for parent in list(module.modules()):
+        conv = None
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.BatchNorm2d) and conv is not None and not child.training:
+                setattr(parent, conv[0], fuse_conv_bn_eval(conv[1], child))
+                rest = [m for m in (getattr(child, "drop", None), getattr(child, "act", None)) if m is not None]
+                setattr(parent, name, nn.Sequential(*rest))
+                folded += 1
+            conv = (name, child) if isinstance(child, nn.Conv2d) else None
+    return folded
 
 
 def _build_arch(arch: str) -> nn.Module:

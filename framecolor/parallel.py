@@ -1,0 +1,134 @@
+"""Threads joined by bounded queues: produce -> transform (in one or more workers) -> results in order.
+The video pipeline (decode, model, encode) and the photo batch (files colorized by several one-thread
+workers on a CPU) both run on it. Neither models nor video I/O are imported here."""
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from typing import Callable, Iterable, Iterator
+
+import torch
+
+_END = object()
+
+
+class Stages:
+    """Run `produce` -> `transform` (-> `ordered`) in daemon threads feeding a bounded queue each;
+    iterate the results, in order, in the calling thread. An error in any thread stops the others
+    and is re-raised.
+
+    With `workers` > 1, that many threads run `transform` on different items at once, each with one
+    torch thread, and each result goes through `ordered` (the sequential part) in item order. On a
+    CPU, two one-thread model workers beat one two-thread OpenMP team inside the pipeline: when a
+    codec thread takes a core, the other worker keeps going instead of waiting at the team's barrier.
+    """
+
+    def __init__(self, produce: Iterable, transform: Callable, maxsize: int = 4, workers: int = 1,
+                 ordered: Callable | None = None):
+        self.stop, self.error = threading.Event(), None
+        self.q1, self.q2 = queue.Queue(maxsize), queue.Queue(maxsize)
+        self.transform, self.ordered, self.workers = transform, ordered or (lambda item, out: out), workers
+        self.turn, self.next_out, self.done = threading.Condition(), 0, 0
+        self.threads = [threading.Thread(target=self._guard, args=(self._decode, produce), daemon=True)]
+        self.threads += [threading.Thread(target=self._guard, args=(self._colorize, None), daemon=True)
+                         for _ in range(workers)]
+
+    def _put(self, q: queue.Queue, item) -> None:
+        while not self.stop.is_set():
+            try:
+                return q.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def _get(self, q: queue.Queue):
+        while not self.stop.is_set() or not q.empty():
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                if self.error is not None:
+                    raise _Stopped from None
+        raise _Stopped
+
+    def _guard(self, fn, arg) -> None:
+        try:
+            fn(arg)
+        except _Stopped:
+            pass
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer thread
+            self.error = e
+            self.stop.set()
+            with self.turn:
+                self.turn.notify_all()
+
+    def _decode(self, produce: Iterable) -> None:
+        for i, item in enumerate(produce):
+            self._put(self.q1, (i, item))
+        for _ in range(self.workers):
+            self._put(self.q1, (None, _END))
+
+    def _colorize(self, _=None) -> None:
+        if self.workers > 1:
+            torch.set_num_threads(1)
+        while True:
+            i, item = self._get(self.q1)
+            if item is _END:
+                break
+            out = self.transform(item)
+            with self.turn:  # results leave in item order; the sequential part runs in that order
+                self.turn.wait_for(lambda: self.next_out == i or self.stop.is_set())
+                if self.stop.is_set():
+                    raise _Stopped
+                self._put(self.q2, (item, self.ordered(item, out)))
+                self.next_out += 1
+                self.turn.notify_all()
+        with self.turn:  # a worker counts itself done after its last result went out
+            self.done += 1
+            last = self.done == self.workers
+        if last:
+            self._put(self.q2, _END)
+
+    def __iter__(self):
+        threads_before = torch.get_num_threads()
+        for t in self.threads:
+            t.start()
+        try:
+            while True:
+                try:
+                    item = self._get(self.q2)
+                except _Stopped:
+                    break
+                if item is _END:
+                    break
+                yield item
+        finally:
+            self.stop.set()
+            with self.turn:
+                self.turn.notify_all()
+            for t in self.threads:
+                t.join()
+            torch.set_num_threads(threads_before)  # the workers' one-thread setting is process-wide in part
+        if self.error is not None:
+            raise self.error
+
+
+class _Stopped(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def opencv_threads(device: torch.device) -> Iterator[None]:
+    """On the CPU, OpenCV runs single-threaded for the job (process-wide; restored afterwards): its
+    per-frame conversions then run in the decode and encode threads and leave the cores to the model,
+    instead of a second thread pool contending with torch's. (Its effect has only been measured on a
+    loaded machine, an earlier version of the pipeline; not repeated since.)"""
+    import cv2
+
+    before = cv2.getNumThreads()
+    if device.type == "cpu":
+        cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
