@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from . import color_cpu
 from .config import FLOW_STRENGTH
 from .color import denormalize_ab, lab_to_rgb, srgb_to_linear
-from .inference import ImageColorizer, autocast, load_colorizer, working_shape
+from .inference import ImageColorizer, autocast, cpu_micro_batch, load_colorizer, working_shape
 from .models.registry import VIDEO_MODEL
 from .parallel import Stages, opencv_threads
 from .temporal_flow import FlowCarry, SceneCuts
@@ -187,11 +187,18 @@ class StreamColorizer:
         return torch.cat(outs)
 
     def _predict_lstm(self, small: torch.Tensor, reset: bool) -> torch.Tensor:
+        """(T, 1, h, w) consecutive frames -> (T, 2, h, w); on the CPU in runs of `cpu_micro_batch`
+        frames, the state carried from run to run (the same result as one call)."""
         eng = self.engine
         state = None if reset else self.lstm_state
+        step = cpu_micro_batch(*small.shape[-2:]) if eng.device.type == "cpu" else len(small)
+        outs = []
         with autocast(eng.device, eng.precision):
-            ab, self.lstm_state = eng.model.forward_clip(small[None].to(eng.device), state=state)
-        return denormalize_ab(ab[0].float(), eng.chroma_gain)
+            for part in small.split(step):
+                ab, state = eng.model.forward_clip(part[None].to(eng.device), state=state)
+                outs.append(ab[0].float())
+        self.lstm_state = state
+        return denormalize_ab(torch.cat(outs), eng.chroma_gain)
 
     def _carry(self, ab: torch.Tensor, gray: np.ndarray, cuts: list[bool]) -> torch.Tensor:
         ab_np = ab.float().cpu().numpy()

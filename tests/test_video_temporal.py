@@ -87,6 +87,31 @@ def test_lstm_state_is_carried_across_batches_and_reset_at_cuts():
         StreamColorizer(colorizer.engine, "lstm", flow_strength=1.5)
 
 
+def test_lstm_runs_in_cpu_micro_batches_with_the_same_result(monkeypatch):
+    """On the CPU the head runs a batch of frames in shorter runs, carrying its state: the same a*b*."""
+    import framecolor.video_pipeline as vp
+    from framecolor.config import ColorizerConfig, TemporalConfig
+    from framecolor.inference import ImageColorizer
+    from framecolor.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model(ColorizerConfig(embedder=None, temporal=TemporalConfig(hidden_channels=8))).eval()
+    with torch.no_grad():
+        for p in model.temporal.parameters():  # the head starts near pass-through; make its state matter
+            p.normal_(0, 0.2)
+    small = torch.rand(8, 1, 48, 64) * 100
+
+    def run(step: int, cuts: list[bool]) -> torch.Tensor:
+        monkeypatch.setattr(vp, "cpu_micro_batch", lambda h, w: step)
+        colorizer = StreamColorizer(ImageColorizer(model, torch.device("cpu"), size=48), "lstm")
+        return colorizer.model_ab(small, cuts)
+
+    whole = run(100, [True] + [False] * 7)
+    assert torch.allclose(run(3, [True] + [False] * 7), whole, atol=1e-4)
+    assert torch.allclose(run(1, [True] + [False] * 7), whole, atol=1e-4)
+    assert not torch.allclose(run(100, [True] * 8)[1:], whole[1:], atol=1e-2)  # the state does matter
+
+
 def test_lstm_mode_needs_a_temporal_head():
     with pytest.raises(ValueError, match="temporal head"):
         StreamColorizer(FlickeringEngine(), "lstm")
