@@ -14,7 +14,9 @@ def _add_common_model_args(p: argparse.ArgumentParser, default: str = PHOTO_MODE
                         f".safetensors checkpoint (default: {default})")
     p.add_argument("--size", type=int, default=256, help="working size: the short side the model runs at")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=8,
+                   help="video frames per model batch (on a CPU run in micro-batches that fit the allocator); "
+                        "photos go one file at a time per worker, one worker per CPU thread")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
                    help="default: bf16 on CUDA, fp32 on CPU")
     p.add_argument("--chroma-gain", type=float, default=None,
