@@ -23,6 +23,9 @@ LOSSES: tuple[str, ...] = ("mse", "huber_colorful", "mse_colorful")
 # six training clips with scripts/tune_flow.py: the lowest CDC with PSNR no lower than per-frame;
 # results/video/tune_flow_train_clips.json).
 FLOW_STRENGTH: float = 1.0
+# The most a CPU model call's largest activation may take: glibc maps blocks above its mmap threshold
+# (at most 32 MiB) afresh on every call, and the kernel zeroes each new page (framecolor.inference).
+CPU_ACTIVATION_BYTES = 24 << 20
 # Shipped defaults: photographs get the model with the best photo trade-off; film gets the one that is
 # steadier frame to frame on the held-out clips, which is also the LSTM head's base (README, "Photos").
 PHOTO_MODEL: str = "koala-effnet-lite0-photo"

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .config import CPU_ACTIVATION_BYTES
 from .color import denormalize_ab, lab_to_rgb, rgb_to_lab
 from .images import Picture, encode_image, picture_from_array, read_image, to_array
 from .models.colorizer import Colorizer
@@ -49,9 +50,6 @@ def per_pixel(fn, x: torch.Tensor, pixels: int = 1 << 18) -> torch.Tensor:
     if x.shape[-2] <= rows:
         return fn(x)
     return torch.cat([fn(strip) for strip in x.split(rows, dim=-2)], dim=-2)
-
-
-CPU_ACTIVATION_BYTES = 24 << 20
 
 
 def cpu_micro_batch(h: int, w: int, budget: int = CPU_ACTIVATION_BYTES) -> int:

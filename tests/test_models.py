@@ -209,3 +209,20 @@ def test_cpu_micro_batches_give_the_same_result_as_one_call(basic, monkeypatch):
     whole = ImageColorizer(basic, torch.device("cpu")).predict_ab(L)
     assert split.shape == (4, 2, 256, 256)
     assert torch.allclose(split, whole, atol=1e-4)
+
+
+def test_classifier_reads_a_cpu_batch_in_micro_batches_with_the_same_result(monkeypatch):
+    """A training batch of crops goes through the frozen classifier a few at a time on the CPU."""
+    from framecolor.models.embedders import ClassifierEmbedder, build_embedder
+
+    torch.manual_seed(0)
+    emb = build_embedder("efficientnet_lite0", pretrained=False)
+    assert emb.cpu_micro_batch() == 5  # 224x224 input: 96 * 224 * 224 bytes an image under 24 MiB
+    L = torch.rand(7, 1, 64, 64) * 100
+    calls = []
+    monkeypatch.setattr(emb, "logits", lambda x, f=emb.logits: (calls.append(len(x)), f(x))[1])
+    split = emb(L)
+    monkeypatch.setattr(ClassifierEmbedder, "cpu_micro_batch", lambda self: 1 << 30)
+    whole = emb(L)
+    assert calls == [5, 2, 7]
+    assert split.shape == (7, 1000) and torch.allclose(split, whole, atol=1e-6)
