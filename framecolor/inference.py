@@ -57,8 +57,9 @@ def cpu_micro_batch(h: int, w: int, budget: int = CPU_ACTIVATION_BYTES) -> int:
     (the encoder's second layer, 128 channels at h/2 x w/2 in fp32: 128*h*w bytes a frame) under
     `budget`, at least one. glibc's malloc serves blocks under its mmap threshold (at most 32 MiB) from
     its heap and reuses them; larger ones are mapped afresh on every call, and the kernel zeroes every
-    page on first touch. At 256x312 a batch of 8 in one call cost 126 ms a frame on one thread, a
-    tenth of it in page faults; in pairs, 111 ms (scripts/bench_video.py, results/video)."""
+    page on first touch. At 256x312 a batch of 8 in one call cost 126 ms a frame on one thread, with
+    about 11,000 page faults a frame; in pairs, 111 ms and none (a scratch measurement; inside the
+    video pipeline, results/video/profile_720p.json and the README's film speed section)."""
     return max(1, budget // (128 * h * w))
 
 
@@ -258,8 +259,7 @@ def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike
 def file_workers(colorizer: ImageColorizer, n_files: int) -> int:
     """Files colorized at once: on the CPU one per torch thread, each worker one-threaded, so that
     one file's reading, writing and the classifier's small layers overlap another's convolutions
-    (about 10% faster than one two-thread team per file on 2 cores: scripts/bench_images.py); on a
-    GPU one."""
+    (13% faster than one two-thread team per file on 2 cores: results/bench_images.md); on a GPU one."""
     if colorizer.device.type != "cpu" or n_files < 2:
         return 1
     return max(1, min(n_files, torch.get_num_threads()))

@@ -20,8 +20,9 @@ class Stages:
 
     With `workers` > 1, that many threads run `transform` on different items at once, each with one
     torch thread, and each result goes through `ordered` (the sequential part) in item order. On a
-    CPU, two one-thread model workers beat one two-thread OpenMP team inside the pipeline: when a
-    codec thread takes a core, the other worker keeps going instead of waiting at the team's barrier.
+    CPU, one-thread workers beat one OpenMP team of as many threads: nothing waits at a barrier
+    inside a convolution, and when a codec or I/O thread takes a core the other worker keeps going.
+    The video pipeline gives each worker a batch of frames, `colorize_files` a whole photo.
     """
 
     def __init__(self, produce: Iterable, transform: Callable, maxsize: int = 4, workers: int = 1,

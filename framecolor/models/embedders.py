@@ -85,10 +85,11 @@ class ClassifierEmbedder(nn.Module):
         return self
 
     def fold_batch_norm(self) -> int:
-        """Fold every batch norm into the convolution before it (inference only: the classifier is
-        frozen, so its batch norms are fixed affine maps). Same outputs to rounding; on 2 CPU cores
-        efficientnet_lite0 then runs in 8.2 ms instead of 9.7 (scripts/bench_images.py). Returns how
-        many were folded. The backbone's state dict loses its batch-norm keys, so fold after loading."""
+        """Fold every batch norm into the convolution before it: the classifier is frozen, so its batch
+        norms are fixed affine maps (load_colorizer and train both fold). Same outputs to rounding; on 2
+        CPU cores efficientnet_lite0 then reads one image in 8.2 ms instead of 9.7 (a scratch
+        measurement; in training, scripts/bench_train_step.py). Returns how many were folded. The
+        backbone's state dict loses its batch-norm keys, so fold after loading its weights."""
         return fold_batch_norm(self.backbone)
 
     def preprocess(self, L: torch.Tensor) -> torch.Tensor:
