@@ -234,10 +234,11 @@ def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike
             found = [f for f in found if not (out is None and f.stem.endswith("_color"))]
             roots.update({f: Path(item) for f in found})
         files += found
+    seen: set[Path] = set()  # a file named twice (or inside a folder also named) is colorized once
+    files = [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
     results = [FileResult(Path(e.split(":")[0]), None, e) for e in errors]
     outputs = plan_outputs(files, roots, out)
     clashes = output_clashes(files, outputs)
-    results += [FileResult(src, None, clashes[src]) for src in files if src in clashes]
     jobs = [(src, dst) for src, dst in zip(files, outputs) if src not in clashes]
 
     def one(job: tuple[Path, Path]) -> FileResult:
@@ -247,13 +248,13 @@ def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike
         except (ImageError, OSError) as e:
             return FileResult(job[0], None, str(e))
 
-    workers = file_workers(colorizer, len(jobs))
+    workers, done = file_workers(colorizer, len(jobs)), {}
     with tqdm(total=len(jobs), unit="img", disable=not progress or len(files) < 2) as bar, \
             opencv_threads(colorizer.device) if workers > 1 else contextlib.nullcontext():
-        for _, result in Stages(iter(jobs), one, maxsize=2, workers=workers):
-            results.append(result)
+        for (src, _), result in Stages(iter(jobs), one, maxsize=2, workers=workers):
+            done[src] = result
             bar.update()
-    return results
+    return results + [done[src] if src in done else FileResult(src, None, clashes[src]) for src in files]
 
 
 def file_workers(colorizer: ImageColorizer, n_files: int) -> int:

@@ -330,3 +330,10 @@ def test_cpu_workers_colorize_files_as_one_worker_does(tmp_path, basic_ckpt, che
         if r.output is not None:  # one-thread and two-thread convolutions may round differently
             diff = np.abs(_read(r.output).astype(int) - _read(s.output).astype(int))
             assert diff.max() <= 1 + 2 * r.output.suffix.endswith("jpg"), r.source.name
+
+
+def test_a_file_named_twice_is_colorized_once(tmp_path, basic_ckpt, chelsea, capsys):
+    Image.fromarray(chelsea).save(tmp_path / "a.png")
+    assert run(basic_ckpt, tmp_path / "a.png", tmp_path / "a.png", tmp_path) == 0
+    assert (tmp_path / "a_color.png").is_file()
+    assert "colorized 1 image(s)" in capsys.readouterr().err
