@@ -16,7 +16,7 @@ from .color import denormalize_ab, lab_to_rgb, rgb_to_lab
 from .images import Picture, encode_image, picture_from_array, read_image, to_array
 from .models.colorizer import Colorizer
 from .models.registry import DEFAULT_MODEL, load_checkpoint
-from .parallel import Stages, opencv_threads
+from .parallel import MAX_CPU_WORKERS, Stages, opencv_threads
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -258,9 +258,10 @@ def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike
 
 
 def file_workers(colorizer: ImageColorizer, n_files: int) -> int:
-    """Files colorized at once: on the CPU one per torch thread, each worker one-threaded, so that
+    """Files colorized at once: on the CPU one per torch thread (at most MAX_CPU_WORKERS; the threads
+    are shared out among them), each worker one-threaded on 2 cores, so that
     one file's reading, writing and the classifier's small layers overlap another's convolutions
     (13% faster than one two-thread team per file on 2 cores: results/bench_images.md); on a GPU one."""
     if colorizer.device.type != "cpu" or n_files < 2:
         return 1
-    return max(1, min(n_files, torch.get_num_threads()))
+    return max(1, min(n_files, torch.get_num_threads(), MAX_CPU_WORKERS))

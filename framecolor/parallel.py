@@ -11,6 +11,10 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 _END = object()
+# At most this many CPU workers: each holds its own item (a batch of frames, a photo) in memory, so a
+# many-core machine does not hold dozens of large scans at once; the torch threads are shared out
+# among them (Stages). Chosen for memory, not measured for speed beyond 2 cores.
+MAX_CPU_WORKERS = 4
 
 
 class Stages:
@@ -18,8 +22,9 @@ class Stages:
     iterate the results, in order, in the calling thread. An error in any thread stops the others
     and is re-raised.
 
-    With `workers` > 1, that many threads run `transform` on different items at once, each with one
-    torch thread, and each result goes through `ordered` (the sequential part) in item order. On a
+    With `workers` > 1, that many threads run `transform` on different items at once, sharing out the
+    torch threads (one each on 2 cores), and each result goes through `ordered` (the sequential part)
+    in item order. On a
     CPU, one-thread workers beat one OpenMP team of as many threads: nothing waits at a barrier
     inside a convolution, and when a codec or I/O thread takes a core the other worker keeps going.
     The video pipeline gives each worker a batch of frames, `colorize_files` a whole photo.
@@ -31,6 +36,7 @@ class Stages:
         self.q1, self.q2 = queue.Queue(maxsize), queue.Queue(maxsize)
         self.transform, self.ordered, self.workers = transform, ordered or (lambda item, out: out), workers
         self.turn, self.next_out, self.done = threading.Condition(), 0, 0
+        self.worker_threads = max(1, torch.get_num_threads() // workers)
         self.threads = [threading.Thread(target=self._guard, args=(self._decode, produce), daemon=True)]
         self.threads += [threading.Thread(target=self._guard, args=(self._colorize, None), daemon=True)
                          for _ in range(workers)]
@@ -71,7 +77,7 @@ class Stages:
 
     def _colorize(self, _=None) -> None:
         if self.workers > 1:
-            torch.set_num_threads(1)
+            torch.set_num_threads(self.worker_threads)
         while True:
             i, item = self._get(self.q1)
             if item is _END:

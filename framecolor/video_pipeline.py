@@ -26,7 +26,7 @@ from .config import FLOW_STRENGTH
 from .color import denormalize_ab, lab_to_rgb, srgb_to_linear
 from .inference import ImageColorizer, autocast, cpu_micro_batch, load_colorizer, working_shape
 from .models.registry import VIDEO_MODEL
-from .parallel import Stages, opencv_threads
+from .parallel import MAX_CPU_WORKERS, Stages, opencv_threads
 from .temporal_flow import FlowCarry, SceneCuts
 from .video.probe import VideoError, VideoInfo, probe
 from .video.reader import Frame, TruncatedWarning, read_frames
@@ -390,11 +390,12 @@ def _stage_fns(colorizer: StreamColorizer, side_by_side: bool) -> tuple[Callable
 
 
 def model_workers(colorizer: StreamColorizer) -> int:
-    """Model threads for a job: on the CPU, one per torch thread (each running one-threaded) when
-    frames are independent; else one (a GPU, or the LSTM's state)."""
+    """Model threads for a job: on the CPU, one per torch thread (at most MAX_CPU_WORKERS, sharing out
+    the threads; one-threaded each on 2 cores) when frames are independent; else one (a GPU, or the
+    LSTM's state)."""
     if colorizer.engine.device.type != "cpu" or not colorizer.frames_independent:
         return 1
-    return max(1, torch.get_num_threads())
+    return max(1, min(torch.get_num_threads(), MAX_CPU_WORKERS))
 
 
 def _progress(info: VideoInfo, job: VideoJob, done: int, enabled: bool):

@@ -117,7 +117,6 @@ def test_lstm_mode_needs_a_temporal_head():
         StreamColorizer(FlickeringEngine(), "lstm")
 
 
-
 @pytest.mark.parametrize("workers", [1, 3])
 def test_stages_keep_frame_order_with_several_model_workers(workers):
     import threading
