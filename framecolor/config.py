@@ -26,6 +26,12 @@ FLOW_STRENGTH: float = 1.0
 # The most a CPU model call's largest activation may take: glibc maps blocks above its mmap threshold
 # (at most 32 MiB) afresh on every call, and the kernel zeroes each new page (framecolor.inference).
 CPU_ACTIVATION_BYTES = 24 << 20
+
+
+def cpu_items_per_call(item_bytes: int) -> int:
+    """Items (frames, images) per CPU model call whose largest activation takes `item_bytes` each:
+    as many as stay under CPU_ACTIVATION_BYTES, at least one."""
+    return max(1, CPU_ACTIVATION_BYTES // item_bytes)
 # Shipped defaults: photographs get the model with the best photo trade-off; film gets the one that is
 # steadier frame to frame on the held-out clips, which is also the LSTM head's base (README, "Photos").
 PHOTO_MODEL: str = "koala-effnet-lite0-photo"

@@ -5,13 +5,13 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import CPU_ACTIVATION_BYTES
+from .config import cpu_items_per_call
 from .color import denormalize_ab, lab_to_rgb, rgb_to_lab
 from .images import Picture, encode_image, picture_from_array, read_image, to_array
 from .models.colorizer import Colorizer
@@ -52,15 +52,15 @@ def per_pixel(fn, x: torch.Tensor, pixels: int = 1 << 18) -> torch.Tensor:
     return torch.cat([fn(strip) for strip in x.split(rows, dim=-2)], dim=-2)
 
 
-def cpu_micro_batch(h: int, w: int, budget: int = CPU_ACTIVATION_BYTES) -> int:
+def cpu_micro_batch(h: int, w: int) -> int:
     """Frames per model call on the CPU at working size h x w: as many as keep the largest activation
     (the encoder's second layer, 128 channels at h/2 x w/2 in fp32: 128*h*w bytes a frame) under
-    `budget`, at least one. glibc's malloc serves blocks under its mmap threshold (at most 32 MiB) from
+    CPU_ACTIVATION_BYTES, at least one. glibc's malloc serves blocks under its mmap threshold (at most 32 MiB) from
     its heap and reuses them; larger ones are mapped afresh on every call, and the kernel zeroes every
     page on first touch. At 256x312 a batch of 8 in one call cost 126 ms a frame on one thread, with
     about 11,000 page faults a frame; in pairs, 111 ms and none (a scratch measurement; inside the
     video pipeline, results/video/profile_720p.json and the README's film speed section)."""
-    return max(1, budget // (128 * h * w))
+    return cpu_items_per_call(128 * h * w)
 
 
 @dataclass
@@ -248,13 +248,20 @@ def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike
         except (ImageError, OSError) as e:
             return FileResult(job[0], None, str(e))
 
-    workers, done = file_workers(colorizer, len(jobs)), {}
-    with tqdm(total=len(jobs), unit="img", disable=not progress or len(files) < 2) as bar, \
-            opencv_threads(colorizer.device) if workers > 1 else contextlib.nullcontext():
-        for (src, _), result in Stages(iter(jobs), one, maxsize=2, workers=workers):
+    done = {}
+    with tqdm(total=len(jobs), unit="img", disable=not progress or len(files) < 2) as bar:
+        for (src, _), result in in_file_workers(colorizer, jobs, one):
             done[src] = result
             bar.update()
     return results + [done[src] if src in done else FileResult(src, None, clashes[src]) for src in files]
+
+
+def in_file_workers(colorizer: ImageColorizer, items: Sequence, fn: Callable) -> Iterator[tuple]:
+    """(item, fn(item)) for each item, in order, with `file_workers` items in progress at once (and
+    OpenCV single-threaded while there are several): how `colorize_files` spreads photos over a CPU."""
+    workers = file_workers(colorizer, len(items))
+    with opencv_threads(colorizer.device) if workers > 1 else contextlib.nullcontext():
+        yield from Stages(iter(items), fn, maxsize=2, workers=workers)
 
 
 def file_workers(colorizer: ImageColorizer, n_files: int) -> int:

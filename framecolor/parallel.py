@@ -37,8 +37,8 @@ class Stages:
         self.transform, self.ordered, self.workers = transform, ordered or (lambda item, out: out), workers
         self.turn, self.next_out, self.done = threading.Condition(), 0, 0
         self.worker_threads = max(1, torch.get_num_threads() // workers)
-        self.threads = [threading.Thread(target=self._guard, args=(self._decode, produce), daemon=True)]
-        self.threads += [threading.Thread(target=self._guard, args=(self._colorize, None), daemon=True)
+        self.threads = [threading.Thread(target=self._guard, args=(self._produce, produce), daemon=True)]
+        self.threads += [threading.Thread(target=self._guard, args=(self._work, None), daemon=True)
                          for _ in range(workers)]
 
     def _put(self, q: queue.Queue, item) -> None:
@@ -69,13 +69,13 @@ class Stages:
             with self.turn:
                 self.turn.notify_all()
 
-    def _decode(self, produce: Iterable) -> None:
+    def _produce(self, produce: Iterable) -> None:
         for i, item in enumerate(produce):
             self._put(self.q1, (i, item))
         for _ in range(self.workers):
             self._put(self.q1, (None, _END))
 
-    def _colorize(self, _=None) -> None:
+    def _work(self, _=None) -> None:
         if self.workers > 1:
             torch.set_num_threads(self.worker_threads)
         while True:

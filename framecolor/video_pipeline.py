@@ -191,14 +191,14 @@ class StreamColorizer:
         frames, the state carried from run to run (the same result as one call)."""
         eng = self.engine
         state = None if reset else self.lstm_state
-        step = cpu_micro_batch(*small.shape[-2:]) if eng.device.type == "cpu" else len(small)
+        parts = small.split(cpu_micro_batch(*small.shape[-2:])) if eng.device.type == "cpu" else [small]
         outs = []
         with autocast(eng.device, eng.precision):
-            for part in small.split(step):
+            for part in parts:
                 ab, state = eng.model.forward_clip(part[None].to(eng.device), state=state)
                 outs.append(ab[0].float())
         self.lstm_state = state
-        return denormalize_ab(torch.cat(outs), eng.chroma_gain)
+        return denormalize_ab(outs[0] if len(outs) == 1 else torch.cat(outs), eng.chroma_gain)
 
     def _carry(self, ab: torch.Tensor, gray: np.ndarray, cuts: list[bool]) -> torch.Tensor:
         ab_np = ab.float().cpu().numpy()

@@ -269,15 +269,11 @@ def ours_files(colorizer, images: list[np.ndarray]) -> Callable[[], None]:
     """What `framecolor colorize` does with several files (decode/encode excluded): the same per-image
     work spread over `file_workers` one-thread workers on the CPU (one worker on a GPU)."""
     from framecolor.images import Picture
-    from framecolor.inference import file_workers
-    from framecolor.parallel import Stages, opencv_threads
-
-    workers = file_workers(colorizer, len(images))
+    from framecolor.inference import in_file_workers
 
     def run():
-        with opencv_threads(colorizer.device) if workers > 1 else nullcontext():
-            for _ in Stages(iter(images), lambda img: colorizer.colorize_picture(Picture(img)), 2, workers):
-                pass
+        for _ in in_file_workers(colorizer, images, lambda img: colorizer.colorize_picture(Picture(img))):
+            pass
     return run
 
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..color import l_to_rgb
-from ..config import CPU_ACTIVATION_BYTES
+from ..config import cpu_items_per_call
 
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -108,13 +108,14 @@ class ClassifierEmbedder(nn.Module):
     def forward(self, L: torch.Tensor) -> torch.Tensor:
         """On the CPU a batch runs in micro-batches of `cpu_micro_batch` images (same result): a training
         batch of 16 crops read whole had 170,000 page faults a step (see framecolor.inference)."""
-        step = self.cpu_micro_batch() if L.device.type == "cpu" else len(L)
-        return torch.cat([self.logits(part).float().softmax(dim=-1) for part in L.split(step)])
+        if L.device.type == "cpu" and len(L) > (step := self.cpu_micro_batch()):
+            return torch.cat([self(part) for part in L.split(step)])
+        return self.logits(L).float().softmax(dim=-1)
 
-    def cpu_micro_batch(self, budget: int = CPU_ACTIVATION_BYTES) -> int:
+    def cpu_micro_batch(self) -> int:
         """Images per call on the CPU: the largest activation of these classifiers is about 96 channels at
-        half the input size in fp32 (96 * S * S bytes an image); keep it under `budget`."""
-        return max(1, budget // (96 * self.spec.input_size ** 2))
+        half the input size in fp32 (96 * S * S bytes an image)."""
+        return cpu_items_per_call(96 * self.spec.input_size ** 2)
 
 
 def fold_batch_norm(module: nn.Module) -> int:
