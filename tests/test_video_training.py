@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 import video_clips as vc
@@ -40,14 +41,16 @@ def test_feature_windows_pair_features_with_their_frames(tmp_path):
         [(feats, cache)], length=4, crop=32, stride=2, seed=1)[i][0]) for i in range(4))  # crops follow the epoch
 
 
-def test_train_temporal_learns_only_the_head_and_saves_a_loadable_model(tmp_path):
+@pytest.mark.parametrize("anchor_weight", [0.0, 1.0])
+def test_train_temporal_learns_only_the_head_and_saves_a_loadable_model(tmp_path, anchor_weight):
     from framecolor.inference import ImageColorizer
     from framecolor.models.registry import load_checkpoint
     from framecolor.training.temporal_loop import train_temporal
     from framecolor.video_pipeline import StreamColorizer
 
     clips, base = _clips(tmp_path), _base(tmp_path)
-    best = train_temporal(str(clips), str(base), str(tmp_path / "run"), _small_cfg(epochs=1), log=lambda *_: None)
+    best = train_temporal(str(clips), str(base), str(tmp_path / "run"), _small_cfg(epochs=1, anchor_weight=anchor_weight),
+                          log=lambda *_: None)
     model = load_checkpoint(best)
     image = load_checkpoint(base)
     assert model.temporal is not None and model.temporal.out.weight.abs().sum() > 0  # the head moved off zero
@@ -113,3 +116,58 @@ def test_temporal_training_resumes_exactly(tmp_path):
     assert all(torch.equal(v, resumed["model"][k]) for k, v in straight["model"].items())
     untimed = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in json.loads(h)]  # noqa: E731
     assert untimed(resumed["history"]) == untimed(straight["history"])
+
+
+def test_held_out_clips_are_never_read_and_validation_comes_from_the_rest(tmp_path):
+    from framecolor.training.video_data import in_split, split_caches
+
+    clips, names = tmp_path / "clips", [f"c{i}" for i in range(6)]
+    clips.mkdir()
+    held = [n for n in names if in_split(n, 0.3)]
+    assert held and len(held) < 4  # the test needs both kinds
+    for n in names:  # a held-out clip is not even a video: reading it would fail
+        path = clips / f"{n}.mp4"
+        path.write_bytes(b"not a video") if n in held else vc.make_clip(path, n=4, h=32, w=32)
+    train, val, held_out = split_caches(clips, tmp_path / "cache", side=32, val_fraction=0.5,
+                                        holdout_fraction=0.3, log=lambda *_: None)
+    stems = lambda caches: {p.stem.removesuffix("-32") for p in caches}  # noqa: E731
+    assert held_out == held and val and train
+    assert stems(train) | stems(val) == set(names) - set(held) and not stems(train) & stems(val)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(f"{n}-32.npy" for n in set(names) - set(held))
+    again = split_caches(clips, tmp_path / "cache", side=32, val_fraction=0.5, holdout_fraction=0.3,
+                         log=lambda *_: None)
+    assert again == (train, val, held_out)  # stable: the split depends on the names only
+
+
+def test_saturation_term_punishes_grey_colour_but_not_a_different_hue():
+    from framecolor.training.temporal_loop import clip_loss
+
+    torch.manual_seed(0)
+    target = 0.3 * torch.randn(2, 3, 2, 16, 16)
+    grey, rotated = 0.5 * target, torch.stack((-target[:, :, 1], target[:, :, 0]), dim=2)  # same chroma
+    for pred in (grey, rotated):
+        assert clip_loss(pred, target, 1.0, 0.0) == clip_loss(pred, target, 1.0, 0.0)
+    assert clip_loss(grey, target, 1.0, 2.0) > clip_loss(grey, target, 1.0, 0.0) + 1e-3
+    assert torch.allclose(clip_loss(rotated, target, 1.0, 2.0), clip_loss(rotated, target, 1.0, 0.0), atol=1e-6)
+    scale = torch.tensor(0.5, requires_grad=True)  # from grey, the term pulls towards the truth's chroma
+    (clip_loss(scale * target, target, 1.0, 2.0) - clip_loss(scale * target, target, 1.0, 0.0)).backward()
+    assert scale.grad < 0
+
+
+def test_anchored_loss_takes_colour_from_the_image_model_and_change_from_the_truth():
+    from framecolor.training.temporal_loop import TemporalTrainConfig, clip_loss
+
+    torch.manual_seed(0)
+    target, anchor = 0.3 * torch.randn(2, 4, 2, 8, 8), 0.3 * torch.randn(2, 4, 2, 8, 8)
+    shifted = target + 0.2  # other colours, the same frame-to-frame change
+    steady = anchor[:, :1].expand_as(anchor)  # the anchor's first frame held: no change at all
+    assert clip_loss(anchor, target, 1.0, anchor=anchor, anchor_weight=1.0) == \
+        clip_loss(anchor, shifted, 1.0, anchor=anchor, anchor_weight=1.0)  # truth's colours ignored
+    assert clip_loss(anchor, target, 1.0, anchor=anchor, anchor_weight=0.0) < \
+        clip_loss(anchor, shifted, 1.0, anchor=anchor, anchor_weight=0.0)
+    no_change = torch.zeros(()) + clip_loss(steady, steady, 1.0, anchor=steady, anchor_weight=1.0)
+    assert no_change == 0 and clip_loss(steady, target, 1.0, anchor=steady, anchor_weight=1.0) > 0.01
+    with pytest.raises(ValueError, match="anchor_weight"):
+        TemporalTrainConfig(anchor_weight=1.5)
+    with pytest.raises(ValueError, match="decoder"):
+        TemporalTrainConfig(anchor_weight=0.5, train_decoder=True)

@@ -46,12 +46,21 @@ class TemporalTrainConfig:
     max_frames: int | None = 120  # frames per clip (from the start) whose features are cached
     lr: float = 3e-4
     temporal_weight: float = 1.0
+    saturation_weight: float = 0.0  # matches each frame's mean chroma to the truth's (against greying)
+    anchor_weight: float = 0.0  # 0: per-frame MSE to the truth; 1: to the image model's own prediction
     hidden_channels: int = 256
     train_decoder: bool = False
     bf16: bool = False  # bfloat16 autocast for the cached features and the training steps
     max_steps_per_epoch: int | None = None
-    val_fraction: float = 0.15
+    val_fraction: float = 0.15  # of the clips not held out: validation, which picks the best epoch
+    holdout_fraction: float = 0.0  # clips held out by name for scoring the result; never read
     seed: int = 0
+
+    def __post_init__(self):
+        if not 0.0 <= self.anchor_weight <= 1.0:
+            raise ValueError(f"anchor_weight must be between 0 and 1, got {self.anchor_weight}")
+        if self.anchor_weight and self.train_decoder:
+            raise ValueError("anchor_weight needs the image model's decoder frozen (no train_decoder)")
 
 
 def temporal_model_from(base: str | Path, hidden_channels: int = 256) -> Colorizer:
@@ -70,10 +79,29 @@ def freeze_for_temporal(model: Colorizer, train_decoder: bool = False) -> list[t
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def clip_loss(pred: torch.Tensor, target: torch.Tensor, temporal_weight: float) -> torch.Tensor:
-    """(B, T, 2, H, W) predictions and targets (a*b*/128): per-frame MSE + change-matching term."""
+def mean_chroma(ab: torch.Tensor) -> torch.Tensor:
+    """(..., 2, H, W) a*b* -> (...) mean chroma sqrt(a^2 + b^2) per frame."""
+    return (ab.square().sum(-3) + 1e-8).sqrt().mean((-2, -1))
+
+
+def clip_loss(pred: torch.Tensor, target: torch.Tensor, temporal_weight: float,
+              saturation_weight: float = 0.0, anchor: torch.Tensor | None = None,
+              anchor_weight: float = 0.0) -> torch.Tensor:
+    """(B, T, 2, H, W) predictions and targets (a*b*/128): per-frame MSE + change-matching term +
+    a saturation term. Per-pixel MSE under uncertain colour favours grey; the saturation term asks
+    each frame's mean chroma to match the truth's without asking for a particular hue.
+
+    With `anchor` (the image model's own per-frame prediction) and `anchor_weight` w, the per-frame
+    term is (1 - w) * MSE to the truth + w * MSE to the anchor: at w = 1 the head learns no colours
+    of its own from the (few) training clips, only to change them over time as the truth does.
+    """
     change = F.mse_loss(pred[:, 1:] - pred[:, :-1], target[:, 1:] - target[:, :-1])
-    return F.mse_loss(pred, target) + temporal_weight * change
+    loss = (1 - anchor_weight) * F.mse_loss(pred, target) + temporal_weight * change
+    if anchor_weight:
+        loss = loss + anchor_weight * F.mse_loss(pred, anchor)
+    if saturation_weight:
+        loss = loss + saturation_weight * F.mse_loss(mean_chroma(pred), mean_chroma(target))
+    return loss
 
 
 def base_tag(base: str | Path) -> str:
@@ -125,6 +153,14 @@ def clip_batch(model: Colorizer, feats: torch.Tensor, rgb: torch.Tensor, device:
     return pred.float(), normalize_ab(ab).unflatten(0, (b, t))
 
 
+@torch.no_grad()
+def image_prediction(model: Colorizer, feats: torch.Tensor, device: torch.device,
+                     bf16: bool = False) -> torch.Tensor:
+    """(B, T, C, c, c) features -> (B, T, 2, 8c, 8c): the image model's per-frame a*b*/128 (no head)."""
+    with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+        return model.decoder(feats.flatten(0, 1).to(device)).unflatten(0, feats.shape[:2]).float()
+
+
 def _set_modes(model: Colorizer, cfg: TemporalTrainConfig, train: bool) -> None:
     model.eval()
     if train:
@@ -146,7 +182,9 @@ def run_epoch(model: Colorizer, loader: DataLoader, cfg: TemporalTrainConfig, de
                                               mininterval=5)):
             if i >= steps:
                 break
-            loss = clip_loss(*clip_batch(model, feats, rgb, device, cfg.bf16), cfg.temporal_weight)
+            anchor = image_prediction(model, feats, device, cfg.bf16) if cfg.anchor_weight else None
+            loss = clip_loss(*clip_batch(model, feats, rgb, device, cfg.bf16), cfg.temporal_weight,
+                             cfg.saturation_weight, anchor, cfg.anchor_weight)
             if opt is not None:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -157,14 +195,15 @@ def run_epoch(model: Colorizer, loader: DataLoader, cfg: TemporalTrainConfig, de
 
 def _datasets(clips_dir: str, base_model: str, out: Path, model: Colorizer, cfg: TemporalTrainConfig,
               device: torch.device, log) -> tuple[FeatureWindows, FeatureWindows, dict]:
-    train_c, val_c = split_caches(clips_dir, out / "cache", cfg.side, cfg.val_fraction, log)
+    train_c, val_c, held_out = split_caches(clips_dir, out / "cache", cfg.side, cfg.val_fraction,
+                                            cfg.holdout_fraction, log)
     tag = base_tag(base_model)
     train_p, val_p = (feature_pairs(model, c, tag, cfg, device, log) for c in (train_c, val_c))
     train_set = FeatureWindows(train_p, cfg.length, cfg.crop, train=True, seed=cfg.seed)
     val_set = FeatureWindows(val_p, cfg.length, cfg.crop, stride=cfg.length, train=False, seed=cfg.seed)
     names = lambda caches: [p.stem.removesuffix(f"-{cfg.side}") for p in caches]  # noqa: E731
     meta = {"base_model": str(base_model), "clips": str(clips_dir), "train_clips": names(train_c),
-            "val_clips": names(val_c), "train_windows": len(train_set), "val_windows": len(val_set),
+            "val_clips": names(val_c), "held_out_clips": held_out, "train_windows": len(train_set), "val_windows": len(val_set),
             "temporal_train_config": dataclasses.asdict(cfg)}
     return train_set, val_set, meta
 

@@ -26,9 +26,11 @@ def find_clips(folder: str | os.PathLike) -> list[Path]:
     return clips
 
 
-def is_validation(name: str, fraction: float) -> bool:
-    """Stable split by clip name (whole clips, so no frame leaks between train and validation)."""
-    return int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
+def in_split(name: str, fraction: float, salt: str = "") -> bool:
+    """Stable split by clip name (whole clips, so no frame leaks between splits). A different
+    `salt` draws an independent split, so validation clips can be drawn from the non-held-out ones."""
+    key = f"{salt}:{name}" if salt else name
+    return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
 
 
 def cache_clip(clip: Path, cache_dir: Path, side: int = 256) -> Path:
@@ -95,15 +97,27 @@ class FeatureWindows(Dataset):
 
 
 def split_caches(clips_dir: str | os.PathLike, cache_dir: str | os.PathLike, side: int = 256,
-                 val_fraction: float = 0.15, log=print) -> tuple[list[Path], list[Path]]:
-    """Cache every clip; return (train caches, validation caches), split by clip."""
+                 val_fraction: float = 0.15, holdout_fraction: float = 0.0,
+                 log=print) -> tuple[list[Path], list[Path], list[str]]:
+    """Cache the clips; return (train caches, validation caches, held-out clip names).
+
+    Held-out clips (`holdout_fraction` of them, by name) are for scoring the finished model: they
+    are neither cached nor read. Validation clips, which pick the best epoch, are drawn from the rest.
+    """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    train, val = [], []
+    train, val, held_out = [], [], []
     for clip in find_clips(clips_dir):
+        if in_split(clip.stem, holdout_fraction):
+            held_out.append(clip.stem)
+            continue
         path = cache_clip(clip, cache_dir, side)
-        (val if is_validation(clip.stem, val_fraction) else train).append(path)
+        (val if in_split(clip.stem, val_fraction, salt="val") else train).append(path)
     if not val and len(train) > 1:
         val.append(train.pop())
-    log(f"{len(train)} training clips, {len(val)} validation clips cached in {cache_dir}")
-    return train, val
+    if not train:
+        raise ValueError(f"{clips_dir}: no clips left for training after holding out {len(held_out)} "
+                         f"and validating on {len(val)}")
+    log(f"{len(train)} training clips, {len(val)} validation clips cached in {cache_dir}; "
+        f"{len(held_out)} held out, not read: {', '.join(held_out) or 'none'}")
+    return train, val, held_out
