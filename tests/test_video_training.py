@@ -167,6 +167,9 @@ def test_anchored_loss_takes_colour_from_the_image_model_and_change_from_the_tru
         clip_loss(anchor, shifted, 1.0, anchor=anchor, anchor_weight=0.0)
     no_change = torch.zeros(()) + clip_loss(steady, steady, 1.0, anchor=steady, anchor_weight=1.0)
     assert no_change == 0 and clip_loss(steady, target, 1.0, anchor=steady, anchor_weight=1.0) > 0.01
+    saturated = lambda pred, w: clip_loss(pred, 2 * target, 1.0, w, anchor=anchor, anchor_weight=1.0)  # noqa: E731
+    assert saturated(anchor, 5.0) == saturated(anchor, 0.0)  # the chroma to keep is the anchor's, not the truth's
+    assert saturated(0.5 * anchor, 5.0) > saturated(0.5 * anchor, 0.0) + 1e-3
     with pytest.raises(ValueError, match="anchor_weight"):
         TemporalTrainConfig(anchor_weight=1.5)
     with pytest.raises(ValueError, match="decoder"):

@@ -89,18 +89,23 @@ def clip_loss(pred: torch.Tensor, target: torch.Tensor, temporal_weight: float,
               anchor_weight: float = 0.0) -> torch.Tensor:
     """(B, T, 2, H, W) predictions and targets (a*b*/128): per-frame MSE + change-matching term +
     a saturation term. Per-pixel MSE under uncertain colour favours grey; the saturation term asks
-    each frame's mean chroma to match the truth's without asking for a particular hue.
+    each frame's mean chroma to match the truth's without asking for a particular hue. (Matching
+    the change over time alone would also reward greyer colour, whose changes are smaller.)
 
     With `anchor` (the image model's own per-frame prediction) and `anchor_weight` w, the per-frame
     term is (1 - w) * MSE to the truth + w * MSE to the anchor: at w = 1 the head learns no colours
-    of its own from the (few) training clips, only to change them over time as the truth does.
+    of its own from the (few) training clips, only to change them over time as the truth does; the
+    saturation term then keeps the anchor's chroma.
     """
     change = F.mse_loss(pred[:, 1:] - pred[:, :-1], target[:, 1:] - target[:, :-1])
     loss = (1 - anchor_weight) * F.mse_loss(pred, target) + temporal_weight * change
     if anchor_weight:
         loss = loss + anchor_weight * F.mse_loss(pred, anchor)
-    if saturation_weight:
-        loss = loss + saturation_weight * F.mse_loss(mean_chroma(pred), mean_chroma(target))
+    if saturation_weight:  # the chroma to keep comes from the same mix as the per-frame colours
+        chroma = mean_chroma(target)
+        if anchor_weight:
+            chroma = torch.lerp(chroma, mean_chroma(anchor), anchor_weight)
+        loss = loss + saturation_weight * F.mse_loss(mean_chroma(pred), chroma)
     return loss
 
 
