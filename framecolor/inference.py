@@ -128,8 +128,7 @@ def prepare_for_inference(net: Colorizer, device: torch.device) -> Colorizer:
     faster in NHWC, scripts/bench_images.py), with the frozen classifier's batch norms folded into
     its convolutions. In place; returns `net`."""
     net = net.to(device, memory_format=torch.channels_last).eval()
-    if net.embedder is not None and hasattr(net.embedder, "fold_batch_norm"):
-        net.embedder.fold_batch_norm()
+    net.fold_classifier_batch_norm()
     return net
 
 

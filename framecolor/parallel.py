@@ -24,9 +24,9 @@ class Stages:
 
     With `workers` > 1, that many threads run `transform` on different items at once, sharing out the
     torch threads (one each on 2 cores), and each result goes through `ordered` (the sequential part)
-    in item order. On a
-    CPU, one-thread workers beat one OpenMP team of as many threads: nothing waits at a barrier
-    inside a convolution, and when a codec or I/O thread takes a core the other worker keeps going.
+    in item order. On a CPU, one-thread workers beat one OpenMP team of as many threads: nothing
+    waits at a barrier inside a convolution, and when a codec or I/O thread takes a core the other
+    worker keeps going.
     The video pipeline gives each worker a batch of frames, `colorize_files` a whole photo.
     """
 

@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     args = parse(argv)
     torch.manual_seed(0)
     models = {"before": load_checkpoint(args.model).train(), "now": load_checkpoint(args.model).train()}
-    models["now"].embedder.fold_batch_norm()  # as framecolor.training.loop.train does
+    models["now"].fold_classifier_batch_norm()  # as framecolor.training.loop.train does
     whole = {"before": lambda self: 1 << 30, "now": ClassifierEmbedder.cpu_micro_batch}
     b, c = args.batch_size, args.crop
     L, ab = torch.rand(b, 1, c, c) * 100, (torch.rand(b, 2, c, c) - 0.5) * 60

@@ -197,6 +197,22 @@ def test_folding_batch_norm_keeps_each_classifiers_output(name):
     assert torch.allclose(after, before, rtol=1e-4, atol=1e-4 * before.abs().max().item())
 
 
+def test_colorizer_folds_its_classifiers_batch_norms_and_nothing_else(basic):
+    from framecolor.config import ColorizerConfig
+    from framecolor.models.colorizer import Colorizer
+
+    fusion = build_model(ColorizerConfig(embedder="mobilenet_v2"), pretrained_embedder=False)
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in fusion.embedder.modules())
+    own = {k: v.clone() for k, v in fusion.trainable_state_dict().items()}
+    assert fusion.fold_classifier_batch_norm() == n_bn > 0
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fusion.embedder.modules())
+    after = fusion.trainable_state_dict()  # the colorizer's own weights are untouched
+    assert after.keys() == own.keys() and all(torch.equal(after[k], v) for k, v in own.items())
+    assert basic.fold_classifier_batch_norm() == 0  # no classifier
+    stand_in = Colorizer.from_config(ColorizerConfig(embedder="mobilenet_v2"), torch.nn.Identity())
+    assert stand_in.fold_classifier_batch_norm() == 0  # the Keras bridge's stand-in has none
+
+
 def test_cpu_micro_batches_give_the_same_result_as_one_call(basic, monkeypatch):
     """On the CPU predict_ab splits a batch so that its activations stay under glibc's mmap threshold."""
     import framecolor.inference as inference

@@ -87,6 +87,12 @@ class Colorizer(nn.Module):
             feats, state = self.temporal(feats, state)
         return self.decoder(feats.flatten(0, 1)).unflatten(0, (b, t)), state
 
+    def fold_classifier_batch_norm(self) -> int:
+        """Fold the frozen classifier's batch norms into its convolutions (inference and training both
+        do; see ClassifierEmbedder.fold_batch_norm). Returns how many were folded: none without one."""
+        fold = getattr(self.embedder, "fold_batch_norm", None)  # a stand-in embedder has none
+        return fold() if fold is not None else 0
+
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Weights that belong to the colorizer (the frozen classifier ships separately)."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith("embedder.")}

@@ -220,8 +220,7 @@ def train(data_dir: str, out_dir: str, model_config: ColorizerConfig, cfg: Train
     if init_from:  # fine-tune: start from a checkpoint's weights with a fresh optimiser
         from safetensors.torch import load_file
         model.load_state_dict(load_file(init_from), strict=False)
-    if model.embedder is not None:  # frozen: fold its batch norms (checkpoints never hold the classifier)
-        model.embedder.fold_batch_norm()
+    model.fold_classifier_batch_norm()  # frozen, and checkpoints never hold the classifier
     cache = Path(cache_dir) if cache_dir else out / "cache"
     shards = build_shards(data_dir, cache, cfg.val_fraction, log)
     embs = {s: None for s in shards}

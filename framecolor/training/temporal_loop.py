@@ -159,11 +159,11 @@ def clip_batch(model: Colorizer, feats: torch.Tensor, rgb: torch.Tensor, device:
 
 
 @torch.no_grad()
-def image_prediction(model: Colorizer, feats: torch.Tensor, device: torch.device,
-                     bf16: bool = False) -> torch.Tensor:
-    """(B, T, C, c, c) features -> (B, T, 2, 8c, 8c): the image model's per-frame a*b*/128 (no head)."""
-    with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
-        return model.decoder(feats.flatten(0, 1).to(device)).unflatten(0, feats.shape[:2]).float()
+def image_prediction(model: Colorizer, feats: torch.Tensor, bf16: bool = False) -> torch.Tensor:
+    """(B, T, C, c, c) features, on the model's device -> (B, T, 2, 8c, 8c): the image model's
+    per-frame a*b*/128 (the decoder without the head)."""
+    with torch.autocast(feats.device.type, torch.bfloat16, enabled=bf16):
+        return model.decoder(feats.flatten(0, 1)).unflatten(0, feats.shape[:2]).float()
 
 
 def _set_modes(model: Colorizer, cfg: TemporalTrainConfig, train: bool) -> None:
@@ -187,7 +187,8 @@ def run_epoch(model: Colorizer, loader: DataLoader, cfg: TemporalTrainConfig, de
                                               mininterval=5)):
             if i >= steps:
                 break
-            anchor = image_prediction(model, feats, device, cfg.bf16) if cfg.anchor_weight else None
+            feats = feats.to(device)  # once, for the head and the anchor
+            anchor = image_prediction(model, feats, cfg.bf16) if cfg.anchor_weight else None
             loss = clip_loss(*clip_batch(model, feats, rgb, device, cfg.bf16), cfg.temporal_weight,
                              cfg.saturation_weight, anchor, cfg.anchor_weight)
             if opt is not None:
@@ -208,8 +209,8 @@ def _datasets(clips_dir: str, base_model: str, out: Path, model: Colorizer, cfg:
     val_set = FeatureWindows(val_p, cfg.length, cfg.crop, stride=cfg.length, train=False, seed=cfg.seed)
     names = lambda caches: [p.stem.removesuffix(f"-{cfg.side}") for p in caches]  # noqa: E731
     meta = {"base_model": str(base_model), "clips": str(clips_dir), "train_clips": names(train_c),
-            "val_clips": names(val_c), "held_out_clips": held_out, "train_windows": len(train_set), "val_windows": len(val_set),
-            "temporal_train_config": dataclasses.asdict(cfg)}
+            "val_clips": names(val_c), "held_out_clips": held_out, "train_windows": len(train_set),
+            "val_windows": len(val_set), "temporal_train_config": dataclasses.asdict(cfg)}
     return train_set, val_set, meta
 
 
