@@ -25,6 +25,8 @@ def main(argv=None) -> int:
         flag = f"--{f.name.replace('_', '-')}"
         if f.type == "bool":
             p.add_argument(flag, action="store_true")
+        elif f.type == "str":
+            p.add_argument(flag, default=f.default)
         else:
             p.add_argument(flag, type=int if "int" in f.type else float, default=f.default)
     args = p.parse_args(argv)

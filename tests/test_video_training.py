@@ -139,6 +139,24 @@ def test_held_out_clips_are_never_read_and_validation_comes_from_the_rest(tmp_pa
     assert again == (train, val, held_out)  # stable: the split depends on the names only
 
 
+def test_named_clips_are_held_out_too_and_a_wrong_name_is_refused(tmp_path):
+    from framecolor.training.temporal_loop import TemporalTrainConfig
+    from framecolor.training.video_data import split_caches
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    vc.make_clip(clips / "a.mp4", n=4, h=32, w=32)
+    vc.make_clip(clips / "b.mp4", n=4, h=32, w=32)
+    (clips / "fold.mp4").write_bytes(b"not a video")  # held out by name: never opened
+    names = TemporalTrainConfig(holdout_clips=" fold, ").holdout_names
+    assert names == ["fold"]
+    train, val, held_out = split_caches(clips, tmp_path / "cache", side=32, val_fraction=0.0,
+                                        log=lambda *_: None, holdout_names=names)
+    assert held_out == ["fold"] and len(train) + len(val) == 2
+    with pytest.raises(ValueError, match="no clip named typo"):
+        split_caches(clips, tmp_path / "cache", side=32, log=lambda *_: None, holdout_names=["typo"])
+
+
 def test_saturation_term_punishes_grey_colour_but_not_a_different_hue():
     from framecolor.training.temporal_loop import clip_loss
 

@@ -54,6 +54,7 @@ class TemporalTrainConfig:
     max_steps_per_epoch: int | None = None
     val_fraction: float = 0.15  # of the clips not held out: validation, which picks the best epoch
     holdout_fraction: float = 0.0  # clips held out by name for scoring the result; never read
+    holdout_clips: str = ""  # comma-separated clip names held out as well (a cross-validation fold)
     seed: int = 0
 
     def __post_init__(self):
@@ -61,6 +62,10 @@ class TemporalTrainConfig:
             raise ValueError(f"anchor_weight must be between 0 and 1, got {self.anchor_weight}")
         if self.anchor_weight and self.train_decoder:
             raise ValueError("anchor_weight needs the image model's decoder frozen (no train_decoder)")
+
+    @property
+    def holdout_names(self) -> list[str]:
+        return [n.strip() for n in self.holdout_clips.split(",") if n.strip()]
 
 
 def temporal_model_from(base: str | Path, hidden_channels: int = 256) -> Colorizer:
@@ -202,7 +207,7 @@ def run_epoch(model: Colorizer, loader: DataLoader, cfg: TemporalTrainConfig, de
 def _datasets(clips_dir: str, base_model: str, out: Path, model: Colorizer, cfg: TemporalTrainConfig,
               device: torch.device, log) -> tuple[FeatureWindows, FeatureWindows, dict]:
     train_c, val_c, held_out = split_caches(clips_dir, out / "cache", cfg.side, cfg.val_fraction,
-                                            cfg.holdout_fraction, log)
+                                            cfg.holdout_fraction, log, cfg.holdout_names)
     tag = base_tag(base_model)
     train_p, val_p = (feature_pairs(model, c, tag, cfg, device, log) for c in (train_c, val_c))
     train_set = FeatureWindows(train_p, cfg.length, cfg.crop, train=True, seed=cfg.seed)

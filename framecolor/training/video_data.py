@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,17 +99,22 @@ class FeatureWindows(Dataset):
 
 def split_caches(clips_dir: str | os.PathLike, cache_dir: str | os.PathLike, side: int = 256,
                  val_fraction: float = 0.15, holdout_fraction: float = 0.0,
-                 log=print) -> tuple[list[Path], list[Path], list[str]]:
+                 log=print, holdout_names: Collection[str] = ()) -> tuple[list[Path], list[Path], list[str]]:
     """Cache the clips; return (train caches, validation caches, held-out clip names).
 
-    Held-out clips (`holdout_fraction` of them, by name) are for scoring the finished model: they
-    are neither cached nor read. Validation clips, which pick the best epoch, are drawn from the rest.
+    Held-out clips (`holdout_fraction` of them, by name, and those named in `holdout_names`, e.g. one
+    fold of a cross-validation) are for scoring the finished model: they are neither cached nor read.
+    Validation clips, which pick the best epoch, are drawn from the rest.
     """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    clips = find_clips(clips_dir)
+    unknown = sorted(set(holdout_names) - {c.stem for c in clips})
+    if unknown:
+        raise ValueError(f"{clips_dir}: no clip named {', '.join(unknown)} to hold out")
     train, val, held_out = [], [], []
-    for clip in find_clips(clips_dir):
-        if in_split(clip.stem, holdout_fraction):
+    for clip in clips:
+        if in_split(clip.stem, holdout_fraction) or clip.stem in holdout_names:
             held_out.append(clip.stem)
             continue
         path = cache_clip(clip, cache_dir, side)
