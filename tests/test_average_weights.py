@@ -1,26 +1,18 @@
 """scripts/average_weights.py: a weighted mean of one run's checkpoints, with its sources recorded,
 from safetensors checkpoints and from the training-state files `framecolor train` writes."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import script_module
 import torch
 
 from framecolor.config import ColorizerConfig
 from framecolor.models.registry import build_model, load_checkpoint, read_meta, save_checkpoint
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "average_weights.py"
-
 
 @pytest.fixture(scope="module")
 def soup():
-    spec = importlib.util.spec_from_file_location("average_weights", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    yield mod
-    sys.modules.pop(spec.name, None)
+    with script_module("average_weights") as mod:
+        yield mod
 
 
 def test_weighted_mean_of_a_checkpoint_and_a_training_state(soup, tmp_path):

@@ -1,23 +1,15 @@
 """scripts/bench_images.py: the thesis pipeline feeds its models what the thesis fed them, ratios name
 their reference, and a machine without Keras gets a note instead of a crash."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench_images.py"
+from conftest import script_module
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_images", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    yield mod
-    sys.modules.pop(spec.name, None)
+    with script_module("bench_images") as mod:
+        yield mod
 
 
 def test_keras_thesis_flow_feeds_grey_299_and_raw_L(bench):

@@ -76,8 +76,7 @@ def test_interrupted_job_resumes_to_the_same_film(tmp_path, engine, lstm_engine,
     assert not any(p.name.startswith(".out") for p in tmp_path.iterdir())
 
 
-def test_changed_settings_start_over(tmp_path, engine):
-    src = vc.make_clip(tmp_path / "in.mp4", n=8)
+def test_changed_settings_start_over(tmp_path):
     store = vp.ChunkStore(tmp_path / "out.mp4", "old-key")
     store.commit(store.next_path(), 8, 7, {})
     fresh = vp.ChunkStore(tmp_path / "out.mp4", "new-key")
