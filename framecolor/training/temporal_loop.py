@@ -33,7 +33,7 @@ from ..models.embedders import sha256_file
 from ..models.registry import load_checkpoint, read_meta, resolve_checkpoint, save_checkpoint
 from .data import batch_to_lab
 from .loop import load_resume, save_resume
-from .video_data import FeatureWindows, split_caches
+from .video_data import VIDEO_SUFFIXES, FeatureWindows, split_caches
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,9 @@ class TemporalTrainConfig:
 
     @property
     def holdout_names(self) -> list[str]:
-        return [n.strip() for n in self.holdout_clips.split(",") if n.strip()]
+        """Clip names from `holdout_clips`; a video file name stands for its clip (`a.mp4` -> `a`)."""
+        names = [Path(n.strip()) for n in self.holdout_clips.split(",") if n.strip()]
+        return [n.stem if n.suffix.lower() in VIDEO_SUFFIXES else n.name for n in names]
 
 
 def temporal_model_from(base: str | Path, hidden_channels: int = 256) -> Colorizer:
