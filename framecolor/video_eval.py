@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -18,6 +17,7 @@ from . import metrics
 from .config import FLOW_STRENGTH
 from .evaluate import GREY  # the image evaluation's a*b* = 0 baseline; the same name here
 from .inference import ImageColorizer
+from .io import atomic_write
 from .video.probe import probe
 from .video.reader import read_frames
 from .video_pipeline import StreamColorizer, colorize_frames
@@ -129,9 +129,9 @@ def run_cli_evaluate(args) -> int:
     report = {"model": str(args.model), "lstm_model": str(args.lstm_model), "size": args.size,
               "flow_strength": args.flow_strength,
               "max_frames": args.max_frames, "skipped": skipped, "summary": summary, "clips": per_clip}
-    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write(args.json, (json.dumps(report, indent=2) + "\n").encode())
     table = markdown(summary)
     if args.markdown:
-        Path(args.markdown).write_text(table)
+        atomic_write(args.markdown, table.encode())
     print(table)
     return 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -27,6 +26,7 @@ def per_frame(frames: list[np.ndarray], truth: list[np.ndarray]) -> dict[str, li
 
 def main(argv=None) -> int:
     from framecolor.inference import load_colorizer
+    from framecolor.io import atomic_write
     from framecolor.video_eval import StreamColorizer, colorize_frames, load_clip
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,9 +46,7 @@ def main(argv=None) -> int:
         result[label] = per_frame(out, truth)
     report = {"clip": str(args.clip), "max_frames": args.max_frames, "per_frame": result,
               "mean": {k: {m: float(np.mean(v)) for m, v in r.items()} for k, r in result.items()}}
-    tmp = Path(args.json).with_suffix(".part")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, args.json)
+    atomic_write(args.json, (json.dumps(report, indent=2) + "\n").encode())
     for i in range(0, len(truth), 4):
         print(f"frame {i:3d}  " + "  ".join(f"{k[-40:]}: {r['psnr'][i]:.2f} dB, colourfulness {r['colorfulness'][i]:.1f}"
                                            for k, r in result.items()))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -43,7 +42,7 @@ def per_clip_ratios(clips: dict[str, dict]) -> dict[str, dict[str, float]]:
     return {name: {m: res[m]["cdc"] / res["none"]["cdc"] for m in res} for name, res in clips.items()}
 
 
-def clip_table(clips: dict[str, dict], fold_of: dict[str, str]) -> str:
+def clip_table(clips: dict[str, dict], ratios: dict[str, dict[str, float]], fold_of: dict[str, str]) -> str:
     modes = [m for m in next(iter(clips.values())) if m != "none"]
     rows = ["| clip | fold | CDC none | " + " | ".join(f"{m} / none" for m in modes) + " | PSNR flow - none | PSNR lstm - none |",
             "|" + "---|" * (5 + len(modes))]
@@ -51,12 +50,13 @@ def clip_table(clips: dict[str, dict], fold_of: dict[str, str]) -> str:
         r = clips[name]
         dpsnr = lambda m: f"{r[m]['psnr'] - r['none']['psnr']:+.2f}" if m in r else "-"  # noqa: E731
         rows.append(f"| {name} | {fold_of.get(name, '-')} | {r['none']['cdc']:.5f} | "
-                    + " | ".join(f"{r[m]['cdc'] / r['none']['cdc']:.2f}" for m in modes)
+                    + " | ".join(f"{ratios[name][m]:.2f}" for m in modes)
                     + f" | {dpsnr('flow')} | {dpsnr('lstm')} |")
     return "\n".join(rows) + "\n"
 
 
 def main(argv=None) -> int:
+    from framecolor.io import atomic_write
     from framecolor.video_eval import markdown, summarize
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,14 +74,12 @@ def main(argv=None) -> int:
     median = {m: float(np.median([r[m] for r in ratios.values()])) for m in summary}
     out = {"reports": args.reports, "clips_scored": sorted(clips), "summary": summary,
            "median_per_clip_cdc_over_none": median, "per_clip_cdc_over_none": ratios, "clips": clips}
-    tmp = Path(args.json).with_suffix(".part")
-    tmp.write_text(json.dumps(out, indent=2) + "\n")
-    os.replace(tmp, args.json)
+    atomic_write(args.json, (json.dumps(out, indent=2) + "\n").encode())
     text = (f"{len(clips)} clips, mean over clips:\n\n" + markdown(summary)
             + "\nMedian over clips of CDC / none: "
-            + ", ".join(f"{m} {v:.2f}" for m, v in median.items()) + "\n\n" + clip_table(clips, fold_of))
+            + ", ".join(f"{m} {v:.2f}" for m, v in median.items()) + "\n\n" + clip_table(clips, ratios, fold_of))
     if args.markdown:
-        Path(args.markdown).write_text(text)
+        atomic_write(args.markdown, text.encode())
     print(text)
     return 0
 
