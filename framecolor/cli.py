@@ -83,7 +83,34 @@ def _parser_train(sub) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--init-from", default=None, help="start from this checkpoint's weights (fine-tuning)")
     p.add_argument("--cache", default=None, help="folder for the image shards and embeddings (default: OUTPUT/cache)")
+    p.add_argument("--arch", choices=["koala", "unet"], default="koala",
+                   help="koala: the thesis's model (Table 4.1); unet: the classifier's own features in a U-Net "
+                        "(give --embedder efficientnet_lite2)")
+    p.add_argument("--head", choices=["ab", "bins"], default="ab",
+                   help="unet: regress a*b* with --loss, or classify a*b* bins (class-rebalanced, Zhang et al. 2016)")
+    p.add_argument("--checkpoint-every", type=int, default=100, help="unet, Tiny ImageNet stage: steps between resume states")
+    p.add_argument("--max-images", type=int, default=None, help="unet: use only the first N training photos")
     return p
+
+
+def _run_train_unet(args: argparse.Namespace) -> int:
+    import shlex
+    from pathlib import Path
+
+    from .config import ColorizerConfig, UNetConfig
+    from .training.unet_loop import UNetTrainConfig, train_unet
+
+    stage = "tinyimagenet" if any(Path(args.data).glob("train-*.zip")) else "photos"
+    name = args.name or f"unet-{args.embedder.replace('efficientnet_', '')}-{args.head}"
+    mcfg = ColorizerConfig(name=name, embedder=args.embedder, unet=UNetConfig(head=args.head))
+    loss = "huber_colorful" if args.loss == "mse" and args.head == "ab" else args.loss
+    tcfg = UNetTrainConfig(stage=stage, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=loss,
+                           colorful_weight=args.colorful_weight, crop=args.crop, seed=args.seed, bf16=args.bf16,
+                           checkpoint_every=args.checkpoint_every, max_images=args.max_images)
+    command = "framecolor " + " ".join(shlex.quote(a) for a in args.argv)
+    print(train_unet(args.data, args.output, mcfg, tcfg, command, args.device, args.init_from, args.cache,
+                     log=lambda m: print(m, file=sys.stderr, flush=True)))
+    return 0
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -91,6 +118,9 @@ def _run_train(args: argparse.Namespace) -> int:
 
     from .config import ColorizerConfig, TrainConfig
     from .training.loop import train
+
+    if args.arch == "unet":
+        return _run_train_unet(args)
 
     embedder = None if args.embedder == "none" else args.embedder
     name = args.name or ("basic-cnn" if embedder is None else f"koala-{embedder}")

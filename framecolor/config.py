@@ -46,6 +46,28 @@ class TemporalConfig:
     kernel_size: int = 3
 
 
+UNET_HEADS: tuple[str, ...] = ("ab", "bins")
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """The pretrained-encoder variant (framecolor/models/unet.py): U-Net decoder widths at strides 16, 8,
+    4 and 2, the learned stem on L at stride 2, and the head: "ab" regresses a*b*/128 (tanh), "bins"
+    classifies a*b* into the gamut's bins (Zhang et al. 2016) decoded by the annealed mean at `temperature`."""
+
+    fusion_channels: int = 256
+    channels: tuple[int, int, int, int] = (192, 128, 64, 48)
+    stem_channels: int = 32
+    head: str = "ab"
+    temperature: float = 0.38
+
+    def __post_init__(self) -> None:
+        if self.head not in UNET_HEADS:
+            raise ValueError(f"unet head={self.head!r}; expected one of {', '.join(map(repr, UNET_HEADS))}")
+        if len(self.channels) != 4:
+            raise ValueError(f"unet channels={self.channels}; expected 4 widths (strides 16, 8, 4, 2)")
+
+
 @dataclass(frozen=True)
 class ColorizerConfig:
     """Everything needed to rebuild a colorizer; stored as JSON next to its weights."""
@@ -61,6 +83,7 @@ class ColorizerConfig:
     chroma_gain: float = 1.0  # 1.0 = exact inverse of the ab/128 target scaling; the thesis used 2.0
     padding: str = "symmetric"  # one of PADDINGS
     l_input: str = "normalized"  # one of L_INPUTS
+    unet: UNetConfig | None = None  # set: the embedder's own features feed a U-Net (encoder/decoder unused)
 
     def __post_init__(self) -> None:
         for key, allowed in (("padding", PADDINGS), ("l_input", L_INPUTS)):
@@ -84,6 +107,8 @@ class ColorizerConfig:
             d["decoder"] = tuple(d["decoder"])
         if d.get("temporal") is not None:
             d["temporal"] = TemporalConfig(**d["temporal"])
+        if d.get("unet") is not None:
+            d["unet"] = UNetConfig(**{**d["unet"], "channels": tuple(d["unet"].get("channels", UNetConfig.channels))})
         return cls(**d)
 
     def replace(self, **changes: Any) -> "ColorizerConfig":

