@@ -90,6 +90,9 @@ def _parser_train(sub) -> argparse.ArgumentParser:
                    help="unet: regress a*b* with --loss, or classify a*b* bins (class-rebalanced, Zhang et al. 2016)")
     p.add_argument("--checkpoint-every", type=int, default=100, help="unet, Tiny ImageNet stage: steps between resume states")
     p.add_argument("--max-images", type=int, default=None, help="unet: use only the first N training photos")
+    p.add_argument("--warmup-steps", type=int, default=100, help="unet: steps of linear learning-rate warm-up before the cosine")
+    p.add_argument("--unfreeze-blocks", type=int, default=0, metavar="N",
+                   help="unet, photos stage: fine-tune the backbone's last N stages too, at 0.1x the learning rate")
     return p
 
 
@@ -106,7 +109,8 @@ def _run_train_unet(args: argparse.Namespace) -> int:
     loss = "huber_colorful" if args.loss == "mse" and args.head == "ab" else args.loss
     tcfg = UNetTrainConfig(stage=stage, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=loss,
                            colorful_weight=args.colorful_weight, crop=args.crop, seed=args.seed, bf16=args.bf16,
-                           checkpoint_every=args.checkpoint_every, max_images=args.max_images)
+                           checkpoint_every=args.checkpoint_every, max_images=args.max_images,
+                           unfreeze_blocks=args.unfreeze_blocks, warmup_steps=args.warmup_steps)
     command = "framecolor " + " ".join(shlex.quote(a) for a in args.argv)
     print(train_unet(args.data, args.output, mcfg, tcfg, command, args.device, args.init_from, args.cache,
                      log=lambda m: print(m, file=sys.stderr, flush=True)))

@@ -124,14 +124,16 @@ class ClassifierEmbedder(nn.Module):
         return cpu_items_per_call(96 * self.spec.input_size ** 2)
 
 
-def fold_batch_norm(module: nn.Module) -> int:
+def fold_batch_norm(module: nn.Module, keep: tuple[nn.Module, ...] = ()) -> int:
     """Fold each eval-mode BatchNorm2d that directly follows a Conv2d among its parent's children (the
     order timm's and torchvision's blocks run them in) into that convolution. A timm BatchNormAct2d
-    leaves its dropout and activation behind. Returns the number folded."""
+    leaves its dropout and activation behind. Submodules of `keep` are left as they are (parts being
+    fine-tuned). Returns the number folded."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+    kept = {id(m) for k in keep for m in k.modules()}
     folded = 0
-    for parent in list(module.modules()):
+    for parent in [m for m in module.modules() if id(m) not in kept]:
         conv = None
         for name, child in list(parent.named_children()):
             if isinstance(child, nn.BatchNorm2d) and conv is not None and not child.training:

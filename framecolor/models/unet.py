@@ -86,12 +86,21 @@ class UNetColorizer(nn.Module):
         self.backbone.eval()  # frozen: batch-norm statistics never move
         return self
 
-    @torch.no_grad()
+    def unfreeze(self, blocks: int) -> list[nn.Parameter]:
+        """Make the backbone's last `blocks` stages trainable (their batch norms keep their statistics);
+        returns their parameters. Checkpoints then hold those stages too."""
+        self.tuned = list(self.backbone.blocks)[-blocks:] if blocks > 0 else []
+        params = [p for b in self.tuned for p in b.parameters()]
+        for p in params:
+            p.requires_grad_(True)
+        return params
+
     def encode(self, L: torch.Tensor) -> Features:
         """(B, 1, H, W) L* -> backbone features at strides 4..32 and its (B, 1000) softmax output."""
-        x = (l_to_rgb(L.float()) - self.mean) / self.std
-        final, inter = self.backbone.forward_intermediates(x.contiguous(memory_format=torch.channels_last))
-        probs = self.backbone.forward_head(final).float().softmax(dim=-1)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and bool(getattr(self, "tuned", None))):
+            x = (l_to_rgb(L.float()) - self.mean) / self.std
+            final, inter = self.backbone.forward_intermediates(x.contiguous(memory_format=torch.channels_last))
+            probs = self.backbone.forward_head(final).float().softmax(dim=-1)
         return [inter[i] for i in self.indices], probs
 
     def head_output(self, L: torch.Tensor, features: Features | None = None) -> torch.Tensor:
@@ -117,11 +126,14 @@ class UNetColorizer(nn.Module):
 
     def fold_classifier_batch_norm(self) -> int:
         """Fold the frozen backbone's batch norms into its convolutions (as ClassifierEmbedder does)."""
-        return fold_batch_norm(self.backbone)
+        return fold_batch_norm(self.backbone, keep=tuple(getattr(self, "tuned", [])))
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """The decoder's weights (the frozen classifier ships separately)."""
-        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+        """The decoder's weights, and those of any fine-tuned backbone stages (the rest of the frozen
+        classifier ships separately)."""
+        tuned = tuple(f"backbone.blocks.{i}." for i, b in enumerate(self.backbone.blocks)
+                      if any(b is t for t in getattr(self, "tuned", [])))
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.") or k.startswith(tuned)}
 
 
 def _check_size(L: torch.Tensor) -> None:

@@ -57,6 +57,8 @@ class UNetTrainConfig:
     checkpoint_every: int = 100
     max_images: int | None = None  # use only the first N training photos (quick runs, tests)
     val_images: int = 500  # validation photos scored at the end of each epoch
+    unfreeze_blocks: int = 0  # fine-tune the backbone's last N stages too, at lr * backbone_lr_scale
+    backbone_lr_scale: float = 0.1
     stop_after_steps: int | None = None  # Tiny ImageNet stage: leave after this many steps, as if interrupted
 
     def __post_init__(self) -> None:
@@ -243,13 +245,17 @@ def _class_weights(model, images: np.ndarray, out: Path) -> torch.Tensor | None:
 
 
 def _optimizer(model, cfg: UNetTrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    tuned = {id(p) for p in model.backbone.parameters() if p.requires_grad}
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in tuned], "lr_scale": 1.0}]
+    if tuned:
+        groups.append({"params": [p for p in model.backbone.parameters() if p.requires_grad],
+                       "lr_scale": cfg.backbone_lr_scale})
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def _step(model, opt, loss_fn, L, ab, features, lr: float, bf16: bool) -> float:
     for g in opt.param_groups:
-        g["lr"] = lr
+        g["lr"] = lr * g.get("lr_scale", 1.0)
     with _autocast(bf16):
         out = model.head_output(L.contiguous(memory_format=torch.channels_last), features)
     loss = loss_fn(out.float(), ab)
@@ -398,6 +404,10 @@ def train_unet(data: str, out_dir: str, model_config: ColorizerConfig, cfg: UNet
     if init_from:  # the previous stage's weights; a fresh optimiser
         from safetensors.torch import load_file
         model.load_state_dict(load_file(init_from), strict=False)
+    if cfg.unfreeze_blocks:
+        if cfg.stage == "tinyimagenet":
+            raise ValueError("the Tiny ImageNet stage caches the backbone's features: unfreeze in the photos stage")
+        model.unfreeze(cfg.unfreeze_blocks)
     model.fold_classifier_batch_norm()
     meta = {"training_command": command, "init_from": init_from, "data": str(data), "stage": cfg.stage,
             "train_config": vars(cfg) | {}, "hardware": hardware()}
