@@ -1,0 +1,56 @@
+"""Choose a model's chroma gain on *training* photos, never on the validation split.
+
+A regression colorizer trained with a pixel loss under-shoots saturation where colours are uncertain;
+`chroma_gain` scales its predicted a*b* at inference. This scores gains on a fixed subset of the
+training photos (the first N, sorted by path, that are not in the validation list), exactly as
+`framecolor evaluate` scores models, and applies a rule fixed in advance: the smallest gain whose
+colourfulness reaches `--target` x the truth's (default 0.9, a margin above the 0.85 bar that the
+validation split is judged by); if none does, the largest gain tried.
+
+    python experiments/calibrate_gain.py runs/s2-frozen/last.safetensors --data ../shared/data/photos \
+        --val-list results/val_split.txt -o results/training/gain_calibration
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import framecolor
+from framecolor.evaluate import TRUTH, evaluate, list_eval_images
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("model")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--val-list", type=Path, required=True)
+    p.add_argument("--photos", type=int, default=302)
+    p.add_argument("--gains", default="1.0,1.2,1.4,1.6,1.8")
+    p.add_argument("--target", type=float, default=0.9)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    args = p.parse_args(argv)
+    val = {n.strip() for n in args.val_list.read_text().splitlines() if n.strip()}
+    files = sorted(f for f in list_eval_images(args.data) if str(f.relative_to(args.data)) not in val)[:args.photos]
+    base = framecolor.load_colorizer(args.model, device="cpu")
+    gains = [float(g) for g in args.gains.split(",")]
+    colorizers = {f"gain {g:g}": dataclasses.replace(base, chroma_gain=g) for g in gains}
+    summary = evaluate(files, colorizers, (0.0, 0.0), progress=False).summary()
+    reached = [g for g in gains if summary[f"gain {g:g}"]["colorfulness_ratio"] >= args.target]
+    chosen = min(reached) if reached else max(gains)
+    args.output.mkdir(parents=True, exist_ok=True)
+    result = {"model": args.model, "photos": len(files), "target_ratio": args.target, "chosen_gain": chosen,
+              "summary": {k: v for k, v in summary.items() if k.startswith("gain") or k in ("grey", TRUTH)},
+              "command": "python experiments/calibrate_gain.py " + " ".join(argv or [])}
+    (args.output / "gain_calibration.json").write_text(json.dumps(result, indent=1) + "\n")
+    lines = [f"Chroma gain on {len(files)} training photos (rule: the smallest gain reaching {args.target}x the "
+             f"truth's colourfulness): **{chosen:g}**", "", "| gain | PSNR (dB) | colourfulness ratio |", "|---|---:|---:|"]
+    lines += [f"| {g:g} | {summary[f'gain {g:g}']['psnr']:.2f} | {summary[f'gain {g:g}']['colorfulness_ratio']:.2f} |" for g in gains]
+    lines.append(f"| grey | {summary['grey']['psnr']:.2f} | 0.00 |")
+    (args.output / "gain_calibration.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
