@@ -7,10 +7,18 @@ from typing import Callable, Sequence
 
 from .config import FLOW_STRENGTH, LOSSES, PHOTO_MODEL, VIDEO_MODEL
 
+# Exit statuses, the same for every command (listed in `framecolor --help`).
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_STATUS_HELP = """exit status:
+  0    everything asked for was done
+  1    colorize: some inputs failed (each is named on its own 'error:' line; the others were written)
+  2    bad usage, or a bad input to a one-input command (video, convert): nothing was written
+  130  interrupted (Ctrl-C); video: finished chunks are kept, run the same command again to resume"""
+
 
 def _add_common_model_args(p: argparse.ArgumentParser, default: str = PHOTO_MODEL) -> None:
     p.add_argument("--model", default=default,
-                   help=f"registry name (koala-effnet-lite0-photo, koala-effnet-lite0, basic-cnn, ...) or a "
+                   help=f"registry name (unet-lite2, koala-effnet-lite0-photo, koala-effnet-lite0, basic-cnn, ...) or a "
                         f".safetensors checkpoint (default: {default})")
     p.add_argument("--size", type=int, default=256, help="working size: the short side the model runs at")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -49,8 +57,8 @@ def _run_colorize(args: argparse.Namespace) -> int:
     print(f"colorized {done} image(s)" + (f", {len(failed)} failed" if failed else ""), file=sys.stderr)
     if len(results) == 0:
         print("error: no images found in the inputs", file=sys.stderr)
-        return 1
-    return 1 if failed else 0
+        return EXIT_SOME_FAILED
+    return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
 def _parser_train(sub) -> argparse.ArgumentParser:
@@ -155,7 +163,7 @@ def _parser_evaluate(sub) -> argparse.ArgumentParser:
     p.add_argument("--grid", type=int, default=4, help="images shown in the PNG grid")
     p.add_argument("--no-progress", action="store_true")
     _add_common_model_args(p)
-    p.set_defaults(model=f"{PHOTO_MODEL},{VIDEO_MODEL},basic-cnn")
+    p.set_defaults(model=f"{PHOTO_MODEL},koala-effnet-lite0-photo,basic-cnn")
     return p
 
 
@@ -270,9 +278,27 @@ def _parser_video(sub) -> argparse.ArgumentParser:
 
 
 def _run_video(args: argparse.Namespace) -> int:
-    from .video_pipeline import run_cli_video
+    from .video_pipeline import colorize_video
 
-    return run_cli_video(args)
+    _warnings_as_lines()
+    out = colorize_video(args.input, args.output, args.model, temporal=args.temporal, size=args.size,
+                         batch_size=args.batch_size, device=args.device, precision=args.precision,
+                         chroma_gain=args.chroma_gain, codec=args.codec, crf=args.crf, preset=args.preset,
+                         start=args.start, end=args.end, side_by_side=args.side_by_side,
+                         chunk_frames=args.chunk_frames, progress=not args.no_progress,
+                         flow_strength=args.flow_strength, cut_threshold=args.cut_threshold)
+    print(f"wrote {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _warnings_as_lines() -> None:
+    """Library warnings (a truncated film, ...) as one 'warning:' line each, without source lines."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
 
 
 def _parser_evaluate_video(sub) -> argparse.ArgumentParser:
@@ -306,28 +332,49 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
 }
 
 
+# What an interrupted command has left, after "interrupted".
+INTERRUPTED = {"colorize": "the images finished so far are written",
+               "video": "finished chunks are kept; run the same command again to resume"}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="framecolor", description="Colour for black-and-white photographs and old film.")
+    parser = argparse.ArgumentParser(prog="framecolor", description="Colour for black-and-white photographs and old film.",
+                                     epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (build, _) in COMMANDS.items():
         build(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv  # recorded in model cards as the command that made them
+def user_error(e: BaseException) -> str | None:
+    """One line for an error that a user's input or settings can cause; None for anything else (a bug)."""
+    from .errors import InputError
     from .models.embedders import WeightsError
 
+    if isinstance(e, OSError) and not isinstance(e, InputError) and e.strerror:
+        return f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    if isinstance(e, (InputError, WeightsError, ValueError, RuntimeError, OSError)):
+        return "; ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit status is one of EXIT_STATUS_HELP's."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)  # bad usage: argparse prints it and exits with 2
+    args.argv = argv  # recorded in model cards as the command that made them
     try:
         return COMMANDS[args.command][1](args)
-    except (WeightsError, ValueError, RuntimeError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        left = INTERRUPTED.get(args.command)
+        print("interrupted" + (f": {left}" if left else ""), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:  # noqa: BLE001 - errors a user can cause become one line; others re-raise
+        message = user_error(e)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

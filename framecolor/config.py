@@ -32,10 +32,10 @@ def cpu_items_per_call(item_bytes: int) -> int:
     """Items (frames, images) per CPU model call whose largest activation takes `item_bytes` each:
     as many as stay under CPU_ACTIVATION_BYTES, at least one."""
     return max(1, CPU_ACTIVATION_BYTES // item_bytes)
-# Shipped defaults: photographs get the model with the best photo trade-off; film gets the one that is
-# steadier frame to frame on the held-out clips, which is also the LSTM head's base (README, "Photos").
-PHOTO_MODEL: str = "koala-effnet-lite0-photo"
-VIDEO_MODEL: str = "koala-effnet-lite0"
+# Shipped defaults: the U-Net on EfficientNet-Lite2 for photographs and film (docs/models.md). The LSTM
+# head stays tied to its own base, the thesis model koala-effnet-lite0 (video_pipeline.LSTM_MODEL).
+PHOTO_MODEL: str = "unet-lite2"
+VIDEO_MODEL: str = "unet-lite2"
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 
 
-class ImageError(ValueError):
-    """An input image could not be read, or an output could not be written."""
+class ImageError(InputError, ValueError):
+    """An input image could not be read, or an output could not be written (`path`, `reason`)."""
 
 
 @dataclass
@@ -57,8 +59,12 @@ def read_image(path: str | os.PathLike) -> Picture:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
+    if path.is_dir():
+        raise ImageError("is a folder, not an image file", path)
+    if not path.is_file():
+        raise ImageError("no such file", path)
     if path.stat().st_size == 0:
-        raise ImageError(f"{path}: empty file (0 bytes)")
+        raise ImageError("empty file (0 bytes)", path)
     try:
         with Image.open(path) as im:
             im.load()
@@ -66,9 +72,9 @@ def read_image(path: str | os.PathLike) -> Picture:
             mode = im.mode
             arr = None if _needs_cv2(path, im) else np.asarray(_pil_normalise(im))
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image file (or an unsupported format)") from None
+        raise ImageError("not an image file (or an unsupported format)", path) from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: cannot decode image ({e})") from None
+        raise ImageError(f"cannot decode image ({e})", path) from None
     if arr is None:
         arr = _read_cv2(path)
     if mode.startswith("I;16") or mode == "I":
@@ -95,7 +101,7 @@ def _read_cv2(path: Path) -> np.ndarray:
 
     arr = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
-        raise ImageError(f"{path}: cannot decode image")
+        raise ImageError("cannot decode image", path)
     if arr.ndim == 3:
         arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
     return arr

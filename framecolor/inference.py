@@ -201,10 +201,10 @@ def colorize_file(colorizer: ImageColorizer, src: Path, dst: Path, before_after:
     from .io import atomic_write, same_file
 
     if same_file(src, dst):
-        raise ImageError(f"{src}: output path is the input itself; refusing to overwrite it")
+        raise ImageError("output path is the input itself; refusing to overwrite it", src)
     pic = read_image(src)  # first, so that a bad input is reported as such
     if dst.suffix.lower() not in IMAGE_SUFFIXES:
-        raise ImageError(f"{dst}: cannot write {dst.suffix!r} images; give -o a .png, .jpg, .tif, .webp or .bmp name")
+        raise ImageError(f"cannot write {dst.suffix!r} images; give -o a .png, .jpg, .tif, .webp or .bmp name", dst)
     out = colorizer.colorize_picture(pic)
     arr = to_array(out.rgb, out.alpha, out.bit_depth)
     if before_after:
@@ -214,7 +214,7 @@ def colorize_file(colorizer: ImageColorizer, src: Path, dst: Path, before_after:
         dst.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(dst, data)
     except OSError as e:
-        raise ImageError(f"{dst}: cannot write output ({e.strerror or e})") from None
+        raise ImageError(f"cannot write output ({e.strerror or e})", dst) from None
 
 
 def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike], out: str | None = None,

@@ -329,14 +329,14 @@ def _check_paths(src: Path, dst: Path) -> None:
 
     container_format(dst)
     if same_file(src, dst):
-        raise VideoError(f"{src}: output path is the input itself; refusing to overwrite it")
+        raise VideoError("output path is the input itself; refusing to overwrite it", src)
 
 
 def _check_range(info: VideoInfo, job: VideoJob) -> None:
     if job.start < 0 or (job.end is not None and job.end <= job.start):
-        raise VideoError(f"{info.path}: bad time range --start {job.start} --end {job.end}")
+        raise VideoError(f"bad time range --start {job.start} --end {job.end}", info.path)
     if info.duration and job.start >= info.duration:
-        raise VideoError(f"{info.path}: --start {job.start} is past the end of the video ({info.duration:.2f} s)")
+        raise VideoError(f"--start {job.start} is past the end of the video ({info.duration:.2f} s)", info.path)
 
 
 def _encode_chunks(stages: Iterable, store: ChunkStore, make_writer: Callable[[Path], ChunkWriter],
@@ -452,7 +452,7 @@ def _finish(info: VideoInfo, dst: Path, store: ChunkStore, job: VideoJob) -> Non
 
     if store.frames_done == 0:
         store.remove()
-        raise VideoError(f"{info.path}: no frames between --start {job.start} and --end {job.end}")
+        raise VideoError(f"no frames between --start {job.start} and --end {job.end}", info.path)
     _warn_if_short(info, store, job)
     tmp = temp_path_beside(dst)
     try:
@@ -492,37 +492,3 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | 
         model = LSTM_MODEL  # the shipped image model with its trained temporal head
     engine = colorizer or load_colorizer(model, device, size, precision, chroma_gain, batch_size)
     return run_job(info, dst, engine, job, progress, backend)
-
-
-# ---------------------------------------------------------------- command line
-
-
-def _print_warnings() -> None:
-    import sys
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        print(f"warning: {message}", file=sys.stderr)
-
-    warnings.showwarning = show
-
-
-def run_cli_video(args) -> int:
-    """`framecolor video`: arguments -> colorize_video, one-line errors, resumable interruption."""
-    import sys
-
-    _print_warnings()
-    try:
-        out = colorize_video(args.input, args.output, args.model, temporal=args.temporal, size=args.size,
-                             batch_size=args.batch_size, device=args.device, precision=args.precision,
-                             chroma_gain=args.chroma_gain, codec=args.codec, crf=args.crf, preset=args.preset,
-                             start=args.start, end=args.end, side_by_side=args.side_by_side,
-                             chunk_frames=args.chunk_frames, progress=not args.no_progress,
-                             flow_strength=args.flow_strength, cut_threshold=args.cut_threshold)
-    except VideoError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished chunks are kept; run the same command again to resume", file=sys.stderr)
-        return 130
-    print(f"wrote {out}", file=sys.stderr)
-    return 0

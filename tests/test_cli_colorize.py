@@ -280,18 +280,18 @@ def test_default_model_colours_the_bundled_sample(tmp_path):
     assert colorfulness(arr / 255.0) > 5  # visibly coloured, not grey
 
 
-def test_photos_and_film_have_their_own_shipped_defaults():
+def test_photos_and_film_default_to_the_shipped_unet():
     from framecolor.cli import build_parser
     from framecolor.config import PHOTO_MODEL, VIDEO_MODEL
     from framecolor.models.embedders import sha256_file
     from framecolor.models.registry import DEFAULT_MODEL, read_meta, sidecar
 
-    assert DEFAULT_MODEL == PHOTO_MODEL != VIDEO_MODEL
+    assert DEFAULT_MODEL == PHOTO_MODEL == VIDEO_MODEL == "unet-lite2"
     parser = build_parser()
     assert parser.parse_args(["colorize", "a.jpg"]).model == PHOTO_MODEL
     assert parser.parse_args(["video", "a.mp4", "-o", "b.mp4"]).model == VIDEO_MODEL
     assert parser.parse_args(["evaluate-video", "a.mp4"]).model == VIDEO_MODEL
-    assert parser.parse_args(["evaluate", "--data", "d", "-o", "e"]).model.split(",")[:2] == [PHOTO_MODEL, VIDEO_MODEL]
+    assert parser.parse_args(["evaluate", "--data", "d", "-o", "e"]).model.split(",")[:2] == [PHOTO_MODEL, "koala-effnet-lite0-photo"]
     for name in (PHOTO_MODEL, VIDEO_MODEL):  # both shipped, each with a card whose hash matches its file
         path = BUNDLED_DIR / COLORIZERS[name]
         assert path.is_file() and path.stat().st_size < 50e6
@@ -337,3 +337,48 @@ def test_a_file_named_twice_is_colorized_once(tmp_path, basic_ckpt, chelsea, cap
     assert run(basic_ckpt, tmp_path / "a.png", tmp_path / "a.png", tmp_path) == 0
     assert (tmp_path / "a_color.png").is_file()
     assert "colorized 1 image(s)" in capsys.readouterr().err
+
+
+# ---- one error model: documented exit codes, one line per error, no traceback ----
+
+def test_exit_codes_are_documented_in_the_top_level_help(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and "exit status" in out
+    for code in ("0 ", "1 ", "2 ", "130 "):
+        assert f"\n  {code}" in out, code
+
+
+def test_interrupt_is_exit_130_without_a_traceback(tmp_path, basic_ckpt, capsys, camera, monkeypatch):
+    import framecolor.inference as inference
+
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "a.png")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(inference, "colorize_file", interrupted)
+    assert run(basic_ckpt, tmp_path / "a.png") == 130
+    err = capsys.readouterr().err
+    assert err.startswith("interrupted") and "Traceback" not in err
+
+
+def test_library_errors_carry_the_file_and_the_reason(tmp_path):
+    from framecolor.errors import InputError
+
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(InputError) as err:
+        read_image(tmp_path / "empty.png")
+    assert err.value.path == tmp_path / "empty.png" and err.value.reason == "empty file (0 bytes)"
+    assert str(err.value) == f"{tmp_path / 'empty.png'}: empty file (0 bytes)"
+    with pytest.raises(InputError, match="is a folder"):
+        read_image(tmp_path)
+
+
+def test_a_bad_model_setting_is_exit_2_and_one_line(tmp_path, basic_ckpt, capsys, camera):
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "a.png")
+    rc = main(["colorize", str(tmp_path / "a.png"), "--model", basic_ckpt, "--size", "0", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: ") and len(err.splitlines()) == 1 and "size" in err
+    assert not (tmp_path / "a_color.png").exists()

@@ -43,6 +43,40 @@ def test_video_command_bad_input_is_one_line(tmp_path, checkpoint, capsys):
     assert not (tmp_path / "out.mp4").exists()
 
 
+@pytest.mark.parametrize("make, why", [(lambda p: p.write_bytes(b"") or p, "empty file"),
+                                       (lambda p: p.mkdir() or p, "is a folder"),
+                                       (lambda p: p, "no such file")])
+def test_video_command_names_what_is_wrong_with_the_input(tmp_path, checkpoint, capsys, make, why):
+    src = make(tmp_path / "film.mp4")
+    rc = main(["video", str(src), "-o", str(tmp_path / "out.mp4"), "--model", str(checkpoint[0])])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err == f"error: {src}: {why}" + (" (0 bytes)" if why == "empty file" else
+                                                        ", not a video file" if why == "is a folder" else "")
+
+
+def test_zero_byte_photo_and_zero_byte_film_say_the_same(tmp_path, checkpoint, capsys):
+    (tmp_path / "a.png").write_bytes(b"")
+    (tmp_path / "a.mp4").write_bytes(b"")
+    assert main(["colorize", str(tmp_path / "a.png"), "--model", str(checkpoint[0]), "--no-progress"]) == 1
+    assert main(["video", str(tmp_path / "a.mp4"), "-o", str(tmp_path / "b.mp4"), "--model", str(checkpoint[0])]) == 2
+    errors = [e for e in capsys.readouterr().err.splitlines() if e.startswith("error:")]
+    assert errors == [f"error: {tmp_path / 'a.png'}: empty file (0 bytes)", f"error: {tmp_path / 'a.mp4'}: empty file (0 bytes)"]
+
+
+def test_interrupted_video_is_exit_130_and_says_how_to_resume(tmp_path, checkpoint, capsys, monkeypatch):
+    from framecolor import video_pipeline as vp
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vp.ChunkStore, "commit", interrupted)
+    src = vc.make_clip(tmp_path / "old.mp4", n=8)
+    rc = main(["video", str(src), "-o", str(tmp_path / "new.mp4"), "--model", str(checkpoint[0]), "--size", "32",
+               "--preset", "ultrafast", "--no-progress", "--device", "cpu", "--chunk-frames", "4"])
+    err = capsys.readouterr().err
+    assert rc == 130 and "Traceback" not in err and "run the same command again to resume" in err
+
+
 def test_video_command_rejects_unknown_container(tmp_path, checkpoint, capsys):
     src = vc.make_clip(tmp_path / "a.mp4", n=4)
     rc = main(["video", str(src), "-o", str(tmp_path / "a.gifv"), "--model", str(checkpoint[0])])

@@ -14,6 +14,7 @@ from .embedders import BUNDLED_DIR, WeightsError, build_backbone, build_embedder
 
 # Shipped colorizers: name -> safetensors file in framecolor/weights (JSON sidecar beside it).
 COLORIZERS: dict[str, str] = {
+    "unet-lite2": "unet-lite2.safetensors",
     "koala-effnet-lite0-photo": "koala-effnet-lite0-photo.safetensors",
     "koala-effnet-lite0": "koala-effnet-lite0.safetensors",
     "basic-cnn": "basic-cnn.safetensors",
@@ -85,6 +86,8 @@ def load_checkpoint(name_or_path: str | os.PathLike, embedder_weights: str | Non
     except Exception as e:  # noqa: BLE001
         raise WeightsError(f"{path}: not a readable safetensors file ({e})") from e
     missing, unexpected = model.load_state_dict(state, strict=False)
+    if hasattr(model, "note_tuned"):
+        model.note_tuned(state)
     missing = [k for k in missing if not k.startswith(("embedder.", "backbone."))]
     if missing or unexpected:
         raise WeightsError(f"{path}: weights do not fit the config (missing {missing[:3]}, unexpected {unexpected[:3]})")

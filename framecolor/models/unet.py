@@ -126,7 +126,14 @@ class UNetColorizer(nn.Module):
 
     def fold_classifier_batch_norm(self) -> int:
         """Fold the frozen backbone's batch norms into its convolutions (as ClassifierEmbedder does)."""
-        return fold_batch_norm(self.backbone, keep=tuple(getattr(self, "tuned", [])))
+        training = tuple(b for b in getattr(self, "tuned", []) if any(p.requires_grad for p in b.parameters()))
+        return fold_batch_norm(self.backbone, keep=training)
+
+    def note_tuned(self, keys) -> None:
+        """After loading a checkpoint: the backbone stages it holds weights for were fine-tuned, so they
+        belong to the colorizer's own weights (trainable_state_dict) again."""
+        blocks = {int(k.split(".")[2]) for k in keys if k.startswith("backbone.blocks.")}
+        self.tuned = [b for i, b in enumerate(self.backbone.blocks) if i in blocks]
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """The decoder's weights, and those of any fine-tuned backbone stages (the rest of the frozen

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from ..errors import InputError
 
-class VideoError(RuntimeError):
-    """A video file cannot be read or written; the message names the file and the problem."""
+
+class VideoError(InputError, RuntimeError):
+    """A video file cannot be read or written; `path` names the file, `reason` the problem."""
 
 
 @dataclass(frozen=True)
@@ -37,14 +39,18 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     import av
 
     path = Path(path)
+    if path.is_dir():
+        raise VideoError("is a folder, not a video file", path)
     if not path.is_file():
-        raise VideoError(f"{path}: no such file")
+        raise VideoError("no such file", path)
+    if path.stat().st_size == 0:
+        raise VideoError("empty file (0 bytes)", path)
     try:
         container = av.open(str(path))
     except av.error.EOFError:
-        raise VideoError(f"{path}: the file ends before any video data (empty or zero-length video)") from None
+        raise VideoError("the file ends before any video data (empty or zero-length video)", path) from None
     except av.error.FFmpegError as e:
-        raise VideoError(f"{path}: not a video file ({_reason(e)})") from None
+        raise VideoError(f"not a video file ({_reason(e)})", path) from None
     with container:
         stream = _video_stream(container, path)
         first = _first_frame(container, stream, path)
@@ -58,12 +64,12 @@ def _reason(e: Exception) -> str:
 def _video_stream(container, path: Path):
     if not container.streams.video:
         kind = "an audio-only file" if container.streams.audio else "no video stream (empty or not a video)"
-        raise VideoError(f"{path}: {kind}; nothing to colorize")
+        raise VideoError(f"{kind}; nothing to colorize", path)
     stream = container.streams.video[0]
     ctx = stream.codec_context
     if ctx is None or ctx.codec is None or not ctx.codec.is_decoder:
         name = getattr(ctx, "name", None) or "unknown"
-        raise VideoError(f"{path}: unsupported video codec {name!r}; convert it first (e.g. to H.264)")
+        raise VideoError(f"unsupported video codec {name!r}; convert it first (e.g. to H.264)", path)
     return stream
 
 
@@ -74,8 +80,8 @@ def _first_frame(container, stream, path: Path):
         for frame in container.decode(stream):
             return frame
     except av.error.FFmpegError as e:
-        raise VideoError(f"{path}: cannot decode the video stream ({_reason(e)})") from None
-    raise VideoError(f"{path}: the video stream has no frames (zero-length video)")
+        raise VideoError(f"cannot decode the video stream ({_reason(e)})", path) from None
+    raise VideoError("the video stream has no frames (zero-length video)", path)
 
 
 def _describe(path: Path, container, stream, first) -> VideoInfo:

@@ -205,7 +205,7 @@ def _check_ffmpeg(rc: int, err, info: VideoInfo, n: int) -> None:
     err.seek(0)
     text = err.read().decode(errors="replace").strip()
     if rc not in (0, -9) and n == 0:
-        raise VideoError(f"{info.path}: ffmpeg could not decode it: {text.splitlines()[-1] if text else rc}")
+        raise VideoError(f"ffmpeg could not decode it: {text.splitlines()[-1] if text else rc}", info.path)
     if text and rc not in (0, -9):
         warnings.warn(f"{info.path}: ffmpeg stopped after {n} frames: {text.splitlines()[-1]}",
                       TruncatedWarning, stacklevel=2)

@@ -34,7 +34,7 @@ def container_format(path: str | os.PathLike) -> str:
     """Output container from the file extension, with a clear error for unknown ones."""
     suffix = Path(path).suffix.lower()
     if suffix not in CONTAINERS:
-        raise VideoError(f"{path}: unsupported output extension {suffix!r}; use one of {', '.join(CONTAINERS)}")
+        raise VideoError(f"unsupported output extension {suffix!r}; use one of {', '.join(CONTAINERS)}", path)
     return CONTAINERS[suffix]
 
 
