@@ -6,6 +6,7 @@ import sys
 from typing import Callable, Sequence
 
 from .config import FLOW_STRENGTH, LOSSES, PHOTO_MODEL, VIDEO_MODEL
+from .images import DEFAULT_MAX_PIXELS
 
 # Exit statuses, the same for every command (listed in `framecolor --help`).
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -38,9 +39,24 @@ def _parser_colorize(sub) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None,
                    help="output folder, or a file name for a single input (default: <stem>_color.<ext> beside it)")
     p.add_argument("--side-by-side", action="store_true", help="write before|after images")
+    p.add_argument("--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help=f"refuse inputs of more than N pixels, e.g. 500M or 1.2G "
+                        f"(default: {DEFAULT_MAX_PIXELS // 1_000_000}M)")
     p.add_argument("--no-progress", action="store_true")
     _add_common_model_args(p)
     return p
+
+
+def _pixel_count(text: str) -> int:
+    """'300000000', '300M', '1.5G' -> pixels (at least 1)."""
+    scale = {"K": 1e3, "M": 1e6, "G": 1e9}.get(text[-1:].upper(), 1)
+    try:
+        n = int(float(text[:-1] if scale != 1 else text) * scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a pixel count: {text!r} (e.g. 300000000, 300M or 1.5G)") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 pixel, got {text!r}")
+    return n
 
 
 def _run_colorize(args: argparse.Namespace) -> int:
@@ -48,17 +64,27 @@ def _run_colorize(args: argparse.Namespace) -> int:
 
     colorizer = load_colorizer(args.model, args.device, args.size, args.precision, args.chroma_gain,
                                args.batch_size, args.embedder_weights)
-    results = colorize_files(colorizer, args.inputs, args.output, args.side_by_side, not args.no_progress)
+    results = colorize_files(colorizer, args.inputs, args.output, args.side_by_side, not args.no_progress,
+                             args.max_pixels)
     failed = [r for r in results if r.error]
     for r in results:
         if r.error:
-            print(f"error: {r.error}", file=sys.stderr)
+            print(f"error: {r.error}{_advice(r.exception)}", file=sys.stderr)
     done = len(results) - len(failed)
     print(f"colorized {done} image(s)" + (f", {len(failed)} failed" if failed else ""), file=sys.stderr)
     if len(results) == 0:
         print("error: no images found in the inputs", file=sys.stderr)
         return EXIT_SOME_FAILED
     return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _advice(e: Exception | None) -> str:
+    """What to do about a file's error, in terms of this command's flags."""
+    from .images import ImageTooLarge
+
+    if isinstance(e, ImageTooLarge):
+        return f" (to read it, raise the limit: --max-pixels {-(-e.pixels // 1_000_000)}M)"
+    return ""
 
 
 def _parser_train(sub) -> argparse.ArgumentParser:

@@ -1,19 +1,36 @@
 """Reading and writing still images: JPEG, PNG, TIFF, WebP, BMP; 8/16-bit; EXIF orientation; alpha."""
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from .errors import InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+# Inputs with more pixels are refused unless the caller raises the limit: 300 megapixels is a
+# 20000 x 15000 scan, about 1 GB as 8-bit RGB and 3.6 GB as the float32 picture colorized.
+DEFAULT_MAX_PIXELS = 300_000_000
 
 
 class ImageError(InputError, ValueError):
     """An input image could not be read, or an output could not be written (`path`, `reason`)."""
+
+
+class ImageTooLarge(ImageError):
+    """An input has more pixels (`pixels`) than the limit it was read with (`limit`)."""
+
+    def __init__(self, reason: str, path: str | os.PathLike | None = None, pixels: int = 0, limit: int = 0):
+        super().__init__(reason, path)
+        self.pixels, self.limit = pixels, limit
+
+    def __reduce__(self):
+        return type(self), (self.reason, self.path, self.pixels, self.limit)
 
 
 @dataclass
@@ -54,9 +71,10 @@ def picture_from_array(arr: np.ndarray) -> Picture:
     return _from_array(np.asarray(arr))
 
 
-def read_image(path: str | os.PathLike) -> Picture:
-    """Decode an image file fully (a truncated file is an error), upright per its EXIF orientation."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
+    """Decode an image file fully (a truncated file is an error), upright per its EXIF orientation.
+    A file of more than `max_pixels` pixels (None: no limit) is refused before it is decoded."""
+    from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if path.is_dir():
@@ -66,21 +84,61 @@ def read_image(path: str | os.PathLike) -> Picture:
     if path.stat().st_size == 0:
         raise ImageError("empty file (0 bytes)", path)
     try:
-        with Image.open(path) as im:
+        with _pillow_limit_off(), Image.open(path) as im:
+            _check_pixels(path, im.size, max_pixels)  # the header's size, before any pixel is decoded
             im.load()
+            _check_pixels(path, im.size, max_pixels)  # a GIF frame may extend its canvas
             orientation = im.getexif().get(0x0112, 1)
-            mode = im.mode
+            mode, pixels = im.mode, im.size[0] * im.size[1]
             arr = None if _needs_cv2(path, im) else np.asarray(_pil_normalise(im))
     except UnidentifiedImageError:
         raise ImageError("not an image file (or an unsupported format)", path) from None
     except (OSError, SyntaxError, ValueError) as e:
+        if isinstance(e, ImageError):
+            raise
         raise ImageError(f"cannot decode image ({e})", path) from None
     if arr is None:
-        arr = _read_cv2(path)
+        arr = _read_cv2(path, pixels)
     if mode.startswith("I;16") or mode == "I":
         arr = np.clip(arr, 0, 65535).astype(np.uint16)
     arr = _apply_orientation(arr, orientation)
     return _from_array(arr)
+
+
+def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> None:
+    w, h = size
+    if max_pixels is not None and w * h > max_pixels:
+        raise ImageTooLarge(f"{w} x {h} pixels ({w * h / 1e6:.1f} megapixels), over the limit of "
+                            f"{_pixels(max_pixels)}", path, w * h, max_pixels)
+
+
+def _pixels(n: int) -> str:
+    return f"{n / 1e6:g} megapixels" if n >= 100_000 else f"{n} pixels"
+
+
+_pillow_lock = threading.Lock()
+_pillow_reads = [0, None]  # reads in progress, Pillow's limit before the first of them
+
+
+@contextlib.contextmanager
+def _pillow_limit_off() -> Iterator[None]:
+    """Pillow's decompression-bomb check off while any read is in progress, then restored: read_image
+    checks its own limit exactly (Pillow warns at its limit and fails at twice it, and names no file).
+    Image.MAX_IMAGE_PIXELS is process-wide and files are read in parallel, hence the count."""
+    from PIL import Image
+
+    with _pillow_lock:
+        if _pillow_reads[0] == 0:
+            _pillow_reads[1] = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _pillow_reads[0] += 1
+    try:
+        yield
+    finally:
+        with _pillow_lock:
+            _pillow_reads[0] -= 1
+            if _pillow_reads[0] == 0:
+                Image.MAX_IMAGE_PIXELS = _pillow_reads[1]
 
 
 def _needs_cv2(path: Path, im) -> bool:
@@ -96,12 +154,13 @@ def _pil_normalise(im):
     return im.convert("RGB")  # CMYK, YCbCr, LAB, ...
 
 
-def _read_cv2(path: Path) -> np.ndarray:
+def _read_cv2(path: Path, pixels: int = 0) -> np.ndarray:
     import cv2
 
     arr = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
-        raise ImageError("cannot decode image", path)
+        limit = " (OpenCV reads at most 2**30 pixels unless OPENCV_IO_MAX_IMAGE_PIXELS says more)"
+        raise ImageError("cannot decode image" + (limit if pixels > 1 << 30 else ""), path)
     if arr.ndim == 3:
         arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
     return arr

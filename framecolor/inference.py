@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from .config import cpu_items_per_call
 from .color import denormalize_ab, lab_to_rgb, rgb_to_lab
-from .images import Picture, encode_image, picture_from_array, read_image, to_array
+from .images import DEFAULT_MAX_PIXELS, Picture, encode_image, picture_from_array, read_image, to_array
 from .models.colorizer import Colorizer
 from .models.registry import DEFAULT_MODEL, load_checkpoint
 from .parallel import MAX_CPU_WORKERS, Stages, opencv_threads
@@ -158,7 +158,8 @@ def side_by_side(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 class FileResult:
     source: Path
     output: Path | None
-    error: str | None = None
+    error: str | None = None  # one line naming the file and what was wrong
+    exception: Exception | None = None  # what raised it, for callers that word their own advice
 
 
 def plan_outputs(files: Sequence[Path], roots: dict[Path, Path], out: str | None,
@@ -195,14 +196,16 @@ def output_clashes(files: Sequence[Path], outputs: Sequence[Path]) -> dict[Path,
     return clashes
 
 
-def colorize_file(colorizer: ImageColorizer, src: Path, dst: Path, before_after: bool = False) -> None:
-    """Colorize one file into `dst`, atomically; never overwrites the input."""
+def colorize_file(colorizer: ImageColorizer, src: Path, dst: Path, before_after: bool = False,
+                  max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
+    """Colorize one file into `dst`, atomically; never overwrites the input. An input of more than
+    `max_pixels` pixels is refused (images.ImageTooLarge)."""
     from .images import ImageError, IMAGE_SUFFIXES
     from .io import atomic_write, same_file
 
     if same_file(src, dst):
         raise ImageError("output path is the input itself; refusing to overwrite it", src)
-    pic = read_image(src)  # first, so that a bad input is reported as such
+    pic = read_image(src, max_pixels)  # first, so that a bad input is reported as such
     if dst.suffix.lower() not in IMAGE_SUFFIXES:
         raise ImageError(f"cannot write {dst.suffix!r} images; give -o a .png, .jpg, .tif, .webp or .bmp name", dst)
     out = colorizer.colorize_picture(pic)
@@ -218,8 +221,10 @@ def colorize_file(colorizer: ImageColorizer, src: Path, dst: Path, before_after:
 
 
 def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike], out: str | None = None,
-                   before_after: bool = False, progress: bool = True) -> list[FileResult]:
-    """Colorize files and folders (recursively). One bad file never stops the others."""
+                   before_after: bool = False, progress: bool = True,
+                   max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[FileResult]:
+    """Colorize files and folders (recursively). One bad file never stops the others; files of more
+    than `max_pixels` pixels are refused."""
     from tqdm import tqdm
 
     from .images import ImageError, find_images
@@ -242,10 +247,10 @@ def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike
 
     def one(job: tuple[Path, Path]) -> FileResult:
         try:
-            colorize_file(colorizer, *job, before_after)
+            colorize_file(colorizer, *job, before_after, max_pixels)
             return FileResult(job[0], job[1])
         except (ImageError, OSError) as e:
-            return FileResult(job[0], None, str(e))
+            return FileResult(job[0], None, str(e), e)
 
     done = {}
     with tqdm(total=len(jobs), unit="img", disable=not progress or len(files) < 2) as bar:

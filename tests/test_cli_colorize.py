@@ -382,3 +382,57 @@ def test_a_bad_model_setting_is_exit_2_and_one_line(tmp_path, basic_ckpt, capsys
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: ") and len(err.splitlines()) == 1 and "size" in err
     assert not (tmp_path / "a_color.png").exists()
+
+
+# ---- --max-pixels: huge scans are refused by name, the rest still done, no Pillow warning below it ----
+
+def _zeros_png(path: Path, w: int, h: int) -> Path:
+    """A grey PNG of w x h zeros, compressed row by row: many pixels, a few hundred KB on disk."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    z, row = zlib.compressobj(9), b"\0" * (w + 1)
+    idat = b"".join(z.compress(row) for _ in range(h)) + z.flush()
+    header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+def test_scan_over_pillows_bomb_limit_is_refused_by_name_and_the_batch_goes_on(tmp_path, basic_ckpt, capsys, camera):
+    big = _zeros_png(tmp_path / "big.png", 20000, 10000)  # 200 megapixels: Pillow itself raises above 179
+    assert big.stat().st_size < 1_000_000
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "small.png")
+    assert run(basic_ckpt, big, tmp_path / "small.png", "-o", tmp_path / "out", "--max-pixels", "100M") == 1
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err and "DecompressionBomb" not in err
+    assert str(big) in errors[0] and "20000 x 10000" in errors[0] and "--max-pixels" in errors[0]
+    assert (tmp_path / "out" / "small_color.png").is_file() and not (tmp_path / "out" / "big_color.png").exists()
+
+
+def test_max_pixels_refuses_a_small_image_over_a_low_limit(tmp_path, basic_ckpt, capsys, camera):
+    Image.fromarray(camera[:40, :50]).save(tmp_path / "a.png")
+    assert run(basic_ckpt, tmp_path / "a.png", "--max-pixels", "1999") == 1
+    errors = _errors(capsys)
+    assert len(errors) == 1 and "a.png" in errors[0] and "50 x 40" in errors[0] and "--max-pixels" in errors[0]
+    assert not (tmp_path / "a_color.png").exists()
+    assert run(basic_ckpt, tmp_path / "a.png", "--max-pixels", "2000") == 0
+
+
+def test_no_pillow_bomb_warning_below_the_limit(tmp_path, basic_ckpt, capsys, camera, monkeypatch):
+    import warnings
+
+    import PIL.Image
+
+    monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow's own limit below the image and ours
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "a.png")
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "b.jpg")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert run(basic_ckpt, tmp_path / "a.png", tmp_path / "b.jpg") == 0
+    assert not [w for w in seen if issubclass(w.category, PIL.Image.DecompressionBombWarning)]
+    assert "warning" not in capsys.readouterr().err.lower()
+    assert PIL.Image.MAX_IMAGE_PIXELS == 1000  # Pillow's setting is restored after the reads
