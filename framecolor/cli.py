@@ -37,7 +37,8 @@ def _parser_colorize(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("colorize", help="colorize photographs (files and folders, recursively)")
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("-o", "--output", default=None,
-                   help="output folder, or a file name for a single input (default: <stem>_color.<ext> beside it)")
+                   help="output folder (created when its name has no image extension), or a file name for a single "
+                        "input file (default: <stem>_color.<ext> beside each input)")
     p.add_argument("--side-by-side", action="store_true", help="write before|after images")
     p.add_argument("--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse inputs of more than N pixels, e.g. 500M or 1.2G "
@@ -60,8 +61,9 @@ def _pixel_count(text: str) -> int:
 
 
 def _run_colorize(args: argparse.Namespace) -> int:
-    from .inference import colorize_files, load_colorizer
+    from .inference import colorize_files, load_colorizer, output_is_file
 
+    output_is_file(args.inputs, args.output)  # a bad -o is a usage error, before the model loads
     colorizer = load_colorizer(args.model, args.device, args.size, args.precision, args.chroma_gain,
                                args.batch_size, args.embedder_weights)
     results = colorize_files(colorizer, args.inputs, args.output, args.side_by_side, not args.no_progress,

@@ -13,6 +13,8 @@ import numpy as np
 from .errors import InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+# Names that look like an image file, written or not: an output named so is a file, never a folder.
+IMAGE_LIKE_SUFFIXES = IMAGE_SUFFIXES | {".gif", ".jpe", ".jfif", ".heic", ".heif", ".avif", ".jp2", ".jxl", ".psd"}
 # Inputs with more pixels are refused unless the caller raises the limit: 300 megapixels is a
 # 20000 x 15000 scan, about 1 GB as 8-bit RGB and 3.6 GB as the float32 picture colorized.
 DEFAULT_MAX_PIXELS = 300_000_000

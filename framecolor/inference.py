@@ -162,13 +162,34 @@ class FileResult:
     exception: Exception | None = None  # what raised it, for callers that word their own advice
 
 
+def output_is_file(inputs: Sequence[str | os.PathLike], out: str | os.PathLike | None) -> bool:
+    """Whether `out` names one output file (else a folder, or None: beside each input). Raises ImageError
+    when it cannot be either: an image file name for several inputs or a folder, an image format
+    that cannot be written, or an existing file that is no image."""
+    from .images import IMAGE_LIKE_SUFFIXES, IMAGE_SUFFIXES, ImageError
+
+    if out is None or Path(out).is_dir():
+        return False
+    out, several = Path(out), len(inputs) > 1 or any(Path(i).is_dir() for i in inputs)
+    looks_like_image = out.suffix.lower() in IMAGE_LIKE_SUFFIXES
+    if several and (looks_like_image or out.exists()):
+        what = "is a file" if out.exists() else f"is an image file name ({out.suffix})"
+        raise ImageError(f"{what}, but the inputs are several files or a folder: give the output folder "
+                         "(an existing one, or a new name without an image extension)", out)
+    if out.exists() and not looks_like_image:
+        raise ImageError("exists and is neither a folder nor an image file", out)
+    if looks_like_image and out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ImageError(f"cannot write {out.suffix!r} images; give a .png, .jpg, .tif, .webp or .bmp name", out)
+    return looks_like_image
+
+
 def plan_outputs(files: Sequence[Path], roots: dict[Path, Path], out: str | None,
                  suffix: str = "_color") -> list[Path]:
     """Where each input's result goes: beside it as <stem>_color<ext>, into folder `out` (keeping the
     layout below each input folder), or to `out` itself for a single input with an image suffix."""
     from .images import IMAGE_SUFFIXES
 
-    if out is not None and len(files) == 1 and Path(out).suffix.lower() in IMAGE_SUFFIXES:
+    if out is not None and len(files) == 1 and Path(out).suffix.lower() in IMAGE_SUFFIXES and not Path(out).is_dir():
         return [Path(out)]
     plans = []
     for f in files:
@@ -229,6 +250,7 @@ def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike
 
     from .images import ImageError, find_images
 
+    output_is_file(inputs, out)  # a usage error stops the batch before any file is read
     roots: dict[Path, Path] = {}
     files, errors = [], []
     for item in inputs:
@@ -241,7 +263,7 @@ def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike
     seen: set[Path] = set()  # a file named twice (or inside a folder also named) is colorized once
     files = [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
     results = [FileResult(Path(e.split(":")[0]), None, e) for e in errors]
-    outputs = plan_outputs(files, roots, out)
+    outputs = [Path(out)] * len(files) if output_is_file(inputs, out) else plan_outputs(files, roots, out)
     clashes = output_clashes(files, outputs)
     jobs = [(src, dst) for src, dst in zip(files, outputs) if src not in clashes]
 

@@ -436,3 +436,48 @@ def test_no_pillow_bomb_warning_below_the_limit(tmp_path, basic_ckpt, capsys, ca
     assert not [w for w in seen if issubclass(w.category, PIL.Image.DecompressionBombWarning)]
     assert "warning" not in capsys.readouterr().err.lower()
     assert PIL.Image.MAX_IMAGE_PIXELS == 1000  # Pillow's setting is restored after the reads
+
+
+# ---- -o: one file for one input, else a folder; never a folder named like an image ----
+
+@pytest.mark.parametrize("out", ["single.png", "x.gif", "photo.JPG"])
+def test_several_inputs_into_an_image_name_is_a_usage_error(tmp_path, basic_ckpt, capsys, camera, out):
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "a.png")
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "b.jpg")
+    assert run(basic_ckpt, tmp_path / "a.png", tmp_path / "b.jpg", "-o", tmp_path / out) == 2
+    errors = _errors(capsys)
+    assert len(errors) == 1 and out in errors[0] and "folder" in errors[0]
+    assert not (tmp_path / out).exists() and not list(tmp_path.glob("*_color*"))
+
+
+def test_a_folder_input_into_an_image_name_is_a_usage_error(tmp_path, basic_ckpt, capsys, camera):
+    (tmp_path / "in").mkdir()
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "in" / "a.png")
+    assert run(basic_ckpt, tmp_path / "in", "-o", tmp_path / "single.png") == 2
+    assert "folder" in _errors(capsys)[0] and not (tmp_path / "single.png").exists()
+
+
+def test_one_input_into_a_gif_name_is_a_usage_error(tmp_path, basic_ckpt, capsys, camera):
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "a.png")
+    assert run(basic_ckpt, tmp_path / "a.png", "-o", tmp_path / "x.gif") == 2
+    errors = _errors(capsys)
+    assert len(errors) == 1 and "x.gif" in errors[0] and "cannot write '.gif'" in errors[0]
+    assert not (tmp_path / "x.gif").exists()
+
+
+def test_several_inputs_into_an_existing_file_is_a_usage_error(tmp_path, basic_ckpt, capsys, camera):
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "a.png")
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "b.png")
+    (tmp_path / "notes").write_text("mine")
+    assert run(basic_ckpt, tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "notes") == 2
+    assert "is a file" in _errors(capsys)[0] and (tmp_path / "notes").read_text() == "mine"
+
+
+def test_output_folders_new_or_existing(tmp_path, basic_ckpt, camera):
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "a.png")
+    Image.fromarray(camera[:64, :64]).save(tmp_path / "b.png")
+    assert run(basic_ckpt, tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "new.v2") == 0  # no image extension
+    assert sorted(p.name for p in (tmp_path / "new.v2").iterdir()) == ["a_color.png", "b_color.png"]
+    (tmp_path / "odd.png").mkdir()  # an existing folder is a folder, whatever its name
+    assert run(basic_ckpt, tmp_path / "a.png", "-o", tmp_path / "odd.png") == 0
+    assert (tmp_path / "odd.png" / "a_color.png").is_file()
