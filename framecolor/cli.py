@@ -6,7 +6,7 @@ import sys
 from typing import Callable, Sequence
 
 from .config import FLOW_STRENGTH, LOSSES, PHOTO_MODEL, VIDEO_MODEL
-from .images import DEFAULT_MAX_PIXELS
+from .images import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS
 
 # Exit statuses, the same for every command (listed in `framecolor --help`).
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -40,6 +40,8 @@ def _parser_colorize(sub) -> argparse.ArgumentParser:
                    help="output folder (created when its name has no image extension), or a file name for a single "
                         "input file (default: <stem>_color.<ext> beside each input)")
     p.add_argument("--side-by-side", action="store_true", help="write before|after images")
+    p.add_argument("--format", choices=OUTPUT_FORMATS, default=None, dest="fmt",
+                   help="write every output in this format (default: the input's own; PNG for GIF inputs)")
     p.add_argument("--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse inputs of more than N pixels, e.g. 500M or 1.2G "
                         f"(default: {DEFAULT_MAX_PIXELS // 1_000_000}M)")
@@ -63,13 +65,15 @@ def _pixel_count(text: str) -> int:
 def _run_colorize(args: argparse.Namespace) -> int:
     from .inference import colorize_files, load_colorizer, output_is_file
 
-    output_is_file(args.inputs, args.output)  # a bad -o is a usage error, before the model loads
+    output_is_file(args.inputs, args.output, args.fmt)  # a bad -o is a usage error, before the model loads
     colorizer = load_colorizer(args.model, args.device, args.size, args.precision, args.chroma_gain,
                                args.batch_size, args.embedder_weights)
     results = colorize_files(colorizer, args.inputs, args.output, args.side_by_side, not args.no_progress,
-                             args.max_pixels)
+                             args.max_pixels, args.fmt)
     failed = [r for r in results if r.error]
     for r in results:
+        for note in r.notes:
+            print(f"note: {note}", file=sys.stderr)
         if r.error:
             print(f"error: {r.error}{_advice(r.exception)}", file=sys.stderr)
     done = len(results) - len(failed)

@@ -13,6 +13,9 @@ import numpy as np
 from .errors import InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+OUTPUT_FORMATS = ("png", "jpg", "tif", "webp", "bmp")  # what colorize_files' `fmt` may name
+# What `colorize` reads: the formats it writes, and GIF (the first frame; written as PNG).
+READ_SUFFIXES = IMAGE_SUFFIXES | {".gif"}
 # Names that look like an image file, written or not: an output named so is a file, never a folder.
 IMAGE_LIKE_SUFFIXES = IMAGE_SUFFIXES | {".gif", ".jpe", ".jfif", ".heic", ".heif", ".avif", ".jp2", ".jxl", ".psd"}
 # Inputs with more pixels are refused unless the caller raises the limit: 300 megapixels is a
@@ -37,12 +40,14 @@ class ImageTooLarge(ImageError):
 
 @dataclass
 class Picture:
-    """rgb: (H, W, 3) float32 in [0, 1]; alpha: (H, W) float32 or None; bit_depth: 8 or 16."""
+    """rgb: (H, W, 3) float32 in [0, 1]; alpha: (H, W) float32 or None; bit_depth: 8 or 16;
+    frames: how many the file holds (an animated GIF: more than one; this is the first)."""
 
     rgb: np.ndarray
     alpha: np.ndarray | None = None
     bit_depth: int = 8
     was_gray: bool = False
+    frames: int = 1
 
 
 def _from_array(arr: np.ndarray) -> Picture:
@@ -93,6 +98,7 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
             orientation = im.getexif().get(0x0112, 1)
             mode, pixels = im.mode, im.size[0] * im.size[1]
             arr = None if _needs_cv2(path, im) else np.asarray(_pil_normalise(im))
+            frames = getattr(im, "n_frames", 1)  # after the first frame was copied: this seeks
     except UnidentifiedImageError:
         raise ImageError("not an image file (or an unsupported format)", path) from None
     except (OSError, SyntaxError, ValueError) as e:
@@ -104,7 +110,9 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     if mode.startswith("I;16") or mode == "I":
         arr = np.clip(arr, 0, 65535).astype(np.uint16)
     arr = _apply_orientation(arr, orientation)
-    return _from_array(arr)
+    pic = _from_array(arr)
+    pic.frames = frames
+    return pic
 
 
 def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> None:
@@ -206,12 +214,13 @@ def encode_image(arr: np.ndarray, suffix: str, quality: int = 95) -> bytes:
     return buf.tobytes()
 
 
-def find_images(inputs: list[str | os.PathLike]) -> tuple[list[Path], list[str]]:
-    """Files and folders (recursively) -> image files, plus errors for inputs that do not exist."""
+def find_images(inputs: list[str | os.PathLike], suffixes: set[str] = IMAGE_SUFFIXES) -> tuple[list[Path], list[str]]:
+    """Files and folders (recursively) -> image files (named with one of `suffixes`), plus errors
+    for inputs that do not exist."""
     files, errors = [], []
     for item in map(Path, inputs):
         if item.is_dir():
-            files += sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            files += sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
                             and not p.name.startswith("."))
         elif item.is_file():
             files.append(item)

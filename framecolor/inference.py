@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from .config import cpu_items_per_call
 from .color import denormalize_ab, lab_to_rgb, rgb_to_lab
-from .images import DEFAULT_MAX_PIXELS, Picture, encode_image, picture_from_array, read_image, to_array
+from .images import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS, Picture, encode_image, picture_from_array, read_image, to_array
 from .models.colorizer import Colorizer
 from .models.registry import DEFAULT_MODEL, load_checkpoint
 from .parallel import MAX_CPU_WORKERS, Stages, opencv_threads
@@ -160,12 +160,13 @@ class FileResult:
     output: Path | None
     error: str | None = None  # one line naming the file and what was wrong
     exception: Exception | None = None  # what raised it, for callers that word their own advice
+    notes: list[str] = field(default_factory=list)  # done, but with something left out
 
 
-def output_is_file(inputs: Sequence[str | os.PathLike], out: str | os.PathLike | None) -> bool:
+def output_is_file(inputs: Sequence[str | os.PathLike], out: str | os.PathLike | None, fmt: str | None = None) -> bool:
     """Whether `out` names one output file (else a folder, or None: beside each input). Raises ImageError
     when it cannot be either: an image file name for several inputs or a folder, an image format
-    that cannot be written, or an existing file that is no image."""
+    that cannot be written, an existing file that is no image, or a file name of another format than `fmt`."""
     from .images import IMAGE_LIKE_SUFFIXES, IMAGE_SUFFIXES, ImageError
 
     if out is None or Path(out).is_dir():
@@ -180,20 +181,39 @@ def output_is_file(inputs: Sequence[str | os.PathLike], out: str | os.PathLike |
         raise ImageError("exists and is neither a folder nor an image file", out)
     if looks_like_image and out.suffix.lower() not in IMAGE_SUFFIXES:
         raise ImageError(f"cannot write {out.suffix!r} images; give a .png, .jpg, .tif, .webp or .bmp name", out)
+    if looks_like_image and fmt is not None and _format_of(out.suffix) != _format_of(fmt):
+        raise ImageError(f"the name is a {_format_of(out.suffix)} file, but the output format asked for is {fmt}", out)
     return looks_like_image
 
 
+def _format_of(suffix: str) -> str:
+    """'.JPEG', 'jpg' -> 'jpg'; '.tiff' -> 'tif'."""
+    name = suffix.lower().lstrip(".")
+    return {"jpeg": "jpg", "jpe": "jpg", "tiff": "tif"}.get(name, name)
+
+
+def output_suffix(src: Path, fmt: str | None = None) -> str:
+    """The output's extension: `fmt` (png, jpg, tif, webp or bmp) when given, else the input's own,
+    and .png for a GIF (not written)."""
+    if fmt is not None:
+        if _format_of(fmt) not in OUTPUT_FORMATS:
+            raise ValueError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
+        return "." + _format_of(fmt)
+    return ".png" if src.suffix.lower() == ".gif" else src.suffix
+
+
 def plan_outputs(files: Sequence[Path], roots: dict[Path, Path], out: str | None,
-                 suffix: str = "_color") -> list[Path]:
+                 suffix: str = "_color", fmt: str | None = None) -> list[Path]:
     """Where each input's result goes: beside it as <stem>_color<ext>, into folder `out` (keeping the
-    layout below each input folder), or to `out` itself for a single input with an image suffix."""
+    layout below each input folder), or to `out` itself for a single input with an image suffix.
+    <ext> is `output_suffix(input, fmt)`."""
     from .images import IMAGE_SUFFIXES
 
     if out is not None and len(files) == 1 and Path(out).suffix.lower() in IMAGE_SUFFIXES and not Path(out).is_dir():
         return [Path(out)]
     plans = []
     for f in files:
-        name = f"{f.stem}{suffix}{f.suffix}"
+        name = f"{f.stem}{suffix}{output_suffix(f, fmt)}"
         if out is None:
             plans.append(f.with_name(name))
         else:
@@ -218,9 +238,10 @@ def output_clashes(files: Sequence[Path], outputs: Sequence[Path]) -> dict[Path,
 
 
 def colorize_file(colorizer: ImageColorizer, src: Path, dst: Path, before_after: bool = False,
-                  max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
+                  max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[str]:
     """Colorize one file into `dst`, atomically; never overwrites the input. An input of more than
-    `max_pixels` pixels is refused (images.ImageTooLarge)."""
+    `max_pixels` pixels is refused (images.ImageTooLarge). Returns notes on what was left out (the
+    other frames of an animated GIF)."""
     from .images import ImageError, IMAGE_SUFFIXES
     from .io import atomic_write, same_file
 
@@ -239,22 +260,27 @@ def colorize_file(colorizer: ImageColorizer, src: Path, dst: Path, before_after:
         atomic_write(dst, data)
     except OSError as e:
         raise ImageError(f"cannot write output ({e.strerror or e})", dst) from None
+    if pic.frames > 1:
+        kind = "animated GIF" if src.suffix.lower() == ".gif" else "file"
+        return [f"{src}: {kind} of {pic.frames} frames; only the first is colorized, the other {pic.frames - 1} are ignored"]
+    return []
 
 
 def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike], out: str | None = None,
                    before_after: bool = False, progress: bool = True,
-                   max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[FileResult]:
+                   max_pixels: int | None = DEFAULT_MAX_PIXELS, fmt: str | None = None) -> list[FileResult]:
     """Colorize files and folders (recursively). One bad file never stops the others; files of more
-    than `max_pixels` pixels are refused."""
+    than `max_pixels` pixels are refused. Outputs are written as `fmt` (png, jpg, tif, webp or bmp;
+    default: the input's format, PNG for a GIF)."""
     from tqdm import tqdm
 
-    from .images import ImageError, find_images
+    from .images import READ_SUFFIXES, ImageError, find_images
 
-    output_is_file(inputs, out)  # a usage error stops the batch before any file is read
+    to_file = output_is_file(inputs, out, fmt)  # a usage error stops the batch before any file is read
     roots: dict[Path, Path] = {}
     files, errors = [], []
     for item in inputs:
-        found, errs = find_images([item])
+        found, errs = find_images([item], READ_SUFFIXES)
         errors += errs
         if Path(item).is_dir():
             found = [f for f in found if not (out is None and f.stem.endswith("_color"))]
@@ -263,14 +289,14 @@ def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike
     seen: set[Path] = set()  # a file named twice (or inside a folder also named) is colorized once
     files = [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
     results = [FileResult(Path(e.split(":")[0]), None, e) for e in errors]
-    outputs = [Path(out)] * len(files) if output_is_file(inputs, out) else plan_outputs(files, roots, out)
+    outputs = [Path(out)] * len(files) if to_file else plan_outputs(files, roots, out, fmt=fmt)
     clashes = output_clashes(files, outputs)
     jobs = [(src, dst) for src, dst in zip(files, outputs) if src not in clashes]
 
     def one(job: tuple[Path, Path]) -> FileResult:
         try:
-            colorize_file(colorizer, *job, before_after, max_pixels)
-            return FileResult(job[0], job[1])
+            notes = colorize_file(colorizer, *job, before_after, max_pixels)
+            return FileResult(job[0], job[1], notes=notes)
         except (ImageError, OSError) as e:
             return FileResult(job[0], None, str(e), e)
 

@@ -481,3 +481,43 @@ def test_output_folders_new_or_existing(tmp_path, basic_ckpt, camera):
     (tmp_path / "odd.png").mkdir()  # an existing folder is a folder, whatever its name
     assert run(basic_ckpt, tmp_path / "a.png", "-o", tmp_path / "odd.png") == 0
     assert (tmp_path / "odd.png" / "a_color.png").is_file()
+
+
+# ---- GIF inputs, and --format for every output ----
+
+def _gif(path: Path, frames: list[np.ndarray]) -> Path:
+    images = [Image.fromarray(f).convert("P") for f in frames]
+    images[0].save(path, save_all=len(images) > 1, append_images=images[1:], duration=100, loop=0)
+    return path
+
+
+def test_gifs_in_a_folder_are_colorized_as_png_with_a_note_for_animation(tmp_path, basic_ckpt, capsys, camera):
+    (tmp_path / "in").mkdir()
+    _gif(tmp_path / "in" / "still.gif", [camera[:48, :64]])
+    _gif(tmp_path / "in" / "moving.gif", [camera[:48, :64], camera[48:96, :64], camera[96:144, :64]])
+    assert run(basic_ckpt, tmp_path / "in", "-o", tmp_path / "out") == 0
+    for name in ("still", "moving"):
+        out = _read(tmp_path / "out" / f"{name}_color.png")
+        assert out.shape == (48, 64, 3)
+    first = np.asarray(Image.open(tmp_path / "in" / "moving.gif").convert("L"))
+    assert np.abs(_lightness(_read(tmp_path / "out" / "moving_color.png")) - _lightness(np.dstack([first] * 3))).mean() < 2
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "moving.gif" in notes[0] and "3 frames" in notes[0] and "first" in notes[0]
+
+
+@pytest.mark.parametrize("fmt, suffix", [("jpg", ".jpg"), ("webp", ".webp"), ("tif", ".tif"), ("bmp", ".bmp"), ("png", ".png")])
+def test_format_sets_every_outputs_format(tmp_path, basic_ckpt, camera, fmt, suffix):
+    Image.fromarray(camera[:48, :64]).save(tmp_path / "a.png")
+    Image.fromarray(camera[:48, :64]).save(tmp_path / "b.jpg")
+    _gif(tmp_path / "c.gif", [camera[:48, :64]])
+    assert run(basic_ckpt, tmp_path / "a.png", tmp_path / "b.jpg", tmp_path / "c.gif", "-o", tmp_path / "out",
+               "--format", fmt) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{n}_color{suffix}" for n in "abc"]
+    assert read_image(tmp_path / "out" / f"a_color{suffix}").rgb.shape == (48, 64, 3)
+
+
+def test_format_and_an_output_file_name_must_agree(tmp_path, basic_ckpt, capsys, camera):
+    Image.fromarray(camera[:48, :64]).save(tmp_path / "a.png")
+    assert run(basic_ckpt, tmp_path / "a.png", "-o", tmp_path / "x.png", "--format", "jpg") == 2
+    assert "jpg" in _errors(capsys)[0] and not (tmp_path / "x.png").exists()
+    assert run(basic_ckpt, tmp_path / "a.png", "-o", tmp_path / "x.jpeg", "--format", "jpg") == 0
