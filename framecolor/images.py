@@ -50,8 +50,18 @@ class Picture:
     frames: int = 1
 
 
+# Float pixels may stray this far outside [0, 1] (half an 8-bit level: a colour conversion's rounding)
+# and are clipped; further out, they are taken for another scale (0-255) and refused.
+FLOAT_SLACK = 0.5 / 255
+
+
 def _from_array(arr: np.ndarray) -> Picture:
-    """(H, W) / (H, W, 1|2|3|4) uint8, uint16 or float -> Picture (channels already RGB order)."""
+    """(H, W) / (H, W, 1|2|3|4) uint8, uint16, bool or float in [0, 1] -> Picture (channels already in
+    RGB order). Anything else raises ImageError."""
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 2, 3, 4)):
+        raise ImageError(f"unsupported image shape {arr.shape}: give (H, W) or (H, W, 1|2|3|4)")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ImageError(f"empty image: shape {arr.shape} has no pixels")
     if arr.dtype == np.uint16:
         depth, x = 16, arr.astype(np.float32) / 65535.0
     elif arr.dtype == np.uint8:
@@ -59,19 +69,29 @@ def _from_array(arr: np.ndarray) -> Picture:
     elif arr.dtype == bool:
         depth, x = 8, arr.astype(np.float32)
     elif np.issubdtype(arr.dtype, np.floating):
-        depth, x = 8, np.clip(arr.astype(np.float32), 0.0, 1.0)
+        depth, x = 8, _unit_floats(arr)
     else:
         raise ImageError(f"unsupported pixel type {arr.dtype}")
     if x.ndim == 2:
         x = x[..., None]
-    if x.ndim != 3 or x.shape[2] not in (1, 2, 3, 4):
-        raise ImageError(f"unsupported image shape {arr.shape}")
     c = x.shape[2]
     alpha = x[..., -1] if c in (2, 4) else None
     color = x[..., :1] if c in (1, 2) else x[..., :3]
     gray = color.shape[2] == 1
     rgb = np.repeat(color, 3, axis=2) if gray else color
     return Picture(np.ascontiguousarray(rgb), alpha, depth, gray)
+
+
+def _unit_floats(arr: np.ndarray) -> np.ndarray:
+    """Float pixels -> float32 in [0, 1]; values on another scale (0-255, say) or NaN raise ImageError."""
+    x = arr.astype(np.float32)
+    lo, hi = float(x.min()), float(x.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ImageError("float pixels must be finite numbers in [0, 1]; this image holds NaN or infinity")
+    if lo < -FLOAT_SLACK or hi > 1 + FLOAT_SLACK:
+        raise ImageError(f"float pixels must be in [0, 1], these run from {lo:g} to {hi:g}; divide 0-255 "
+                         "values by 255 (or pass uint8 / uint16 arrays)")
+    return np.clip(x, 0.0, 1.0)
 
 
 def picture_from_array(arr: np.ndarray) -> Picture:
@@ -100,19 +120,53 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
             arr = None if _needs_cv2(path, im) else np.asarray(_pil_normalise(im))
             frames = getattr(im, "n_frames", 1)  # after the first frame was copied: this seeks
     except UnidentifiedImageError:
-        raise ImageError("not an image file (or an unsupported format)", path) from None
+        fmt = _format_from_signature(path)  # an image that Pillow's own check for its format refused
+        if fmt is None:
+            raise ImageError("not an image file (or an unsupported format)", path) from None
+        raise ImageError(f"corrupt or truncated {fmt} file ({_why_unreadable(path, fmt)})", path) from None
     except (OSError, SyntaxError, ValueError) as e:
         if isinstance(e, ImageError):
             raise
-        raise ImageError(f"cannot decode image ({e})", path) from None
+        fmt = _format_from_signature(path) or "image"
+        raise ImageError(f"corrupt or truncated {fmt} file ({e})", path) from None
     if arr is None:
         arr = _read_cv2(path, pixels)
     if mode.startswith("I;16") or mode == "I":
         arr = np.clip(arr, 0, 65535).astype(np.uint16)
     arr = _apply_orientation(arr, orientation)
-    pic = _from_array(arr)
+    try:
+        pic = _from_array(arr)
+    except ImageError as e:  # float pixels on another scale (a 32-bit float TIFF): name the file
+        raise ImageError(e.reason, path) from None
     pic.frames = frames
     return pic
+
+
+_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",
+               b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"BM": "BMP"}
+
+
+def _format_from_signature(path: Path) -> str | None:
+    """The format a file's first bytes announce (PNG, JPEG, GIF, TIFF, BMP, WEBP), or None."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return next((fmt for sig, fmt in _SIGNATURES.items() if head.startswith(sig)), None)
+
+
+def _why_unreadable(path: Path, fmt: str) -> str:
+    """What Pillow's reader for `fmt` says about the file (Image.open only says it cannot identify it)."""
+    from PIL import Image
+
+    Image.init()
+    factory = Image.OPEN.get(fmt, (None,))[0]
+    try:
+        with open(path, "rb") as f:
+            factory(f, str(path)) if factory else None
+    except Exception as e:  # noqa: BLE001 - only its message is wanted
+        return str(e) or type(e).__name__
+    return "it starts like one, but cannot be read"
 
 
 def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> None:
@@ -220,10 +274,20 @@ def find_images(inputs: list[str | os.PathLike], suffixes: set[str] = IMAGE_SUFF
     files, errors = [], []
     for item in map(Path, inputs):
         if item.is_dir():
-            files += sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
-                            and not p.name.startswith("."))
+            files += sorted(p for p in _walk(item) if p.suffix.lower() in suffixes)
         elif item.is_file():
             files.append(item)
         else:
             errors.append(f"{item}: no such file or folder")
     return files, errors
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Files below `folder`, not hidden and not in hidden folders (names starting with '.': .git,
+    .thumbnails, the video work folders), which are not searched at all."""
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            p = Path(root) / name
+            if not name.startswith(".") and p.is_file():
+                yield p

@@ -100,3 +100,61 @@ def test_find_images_recurses_and_skips_other_files(tmp_path):
     files, errors = find_images([tmp_path, tmp_path / "missing.jpg"])
     assert [f.name for f in files] == ["a.jpg", "b.PNG"]
     assert errors == [f"{tmp_path / 'missing.jpg'}: no such file or folder"]
+
+
+def test_png_with_a_bad_checksum_is_called_corrupt(tmp_path):
+    path = tmp_path / "scan.png"
+    Image.fromarray(_marked()).save(path)
+    data = bytearray(path.read_bytes())
+    data[29] ^= 0xFF  # the IHDR chunk's CRC
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageError) as err:
+        read_image(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: corrupt or truncated PNG file") and "not an image" not in message
+
+
+def test_truncated_png_is_called_corrupt_or_truncated(tmp_path):
+    path = tmp_path / "half.png"
+    noise = (np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)
+    Image.fromarray(noise).save(path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ImageError, match="corrupt or truncated PNG"):
+        read_image(path)
+
+
+def test_hidden_folders_are_not_searched(tmp_path):
+    for name in ["a.jpg", ".thumbnails/a.jpg", "sub/.cache/b.png", "sub/c.png", ".x.mp4.framecolor/d.png"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    files, _ = find_images([tmp_path])
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == ["a.jpg", "sub/c.png"]
+    hidden_root, _ = find_images([tmp_path / ".thumbnails"])  # a hidden folder named itself is searched
+    assert [f.name for f in hidden_root] == ["a.jpg"]
+
+
+@pytest.fixture(scope="module")
+def colorizer():
+    import torch
+
+    from framecolor.config import ColorizerConfig
+    from framecolor.inference import ImageColorizer
+    from framecolor.models.registry import build_model
+
+    return ImageColorizer(build_model(ColorizerConfig(name="basic-cnn", embedder=None)).eval(), torch.device("cpu"), 32)
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0, 3), (0, 0)])
+def test_api_refuses_an_empty_array_clearly(colorizer, shape):
+    with pytest.raises(ValueError, match="empty image"):
+        colorizer.colorize(np.zeros(shape, np.uint8))
+
+
+def test_api_refuses_floats_on_the_0_255_scale(colorizer):
+    grey = np.linspace(0, 255, 24 * 32, dtype=np.float32).reshape(24, 32)
+    with pytest.raises(ValueError, match=r"float pixels must be in \[0, 1\]"):
+        colorizer.colorize(grey)
+    with pytest.raises(ValueError, match="NaN"):
+        colorizer.colorize(np.full((8, 8), np.nan))
+    out = colorizer.colorize(grey / 255)  # the same picture on the right scale
+    assert out.shape == (24, 32, 3) and out.dtype == np.uint8 and out.min() < 50 and out.max() > 200
