@@ -258,13 +258,35 @@ class ChunkStore:
         self.chunks: list[dict] = self._load()
 
     def _load(self) -> list[dict]:
-        if self.manifest.is_file():
-            data = json.loads(self.manifest.read_text())
-            if data.get("key") == self.key:
-                return data["chunks"]
+        if self._key_of(self.dir) != self.key and (done := self._finished_sibling()) is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            os.replace(done, self.dir)  # the same film, colorized for another container: reuse it
+        if self._key_of(self.dir) == self.key:
+            return json.loads(self.manifest.read_text())["chunks"]
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
         return []
+
+    @staticmethod
+    def _key_of(folder: Path, finished: bool = False) -> str | None:
+        try:
+            data = json.loads((folder / "manifest.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return data.get("key") if data.get("complete") or not finished else None
+
+    def _finished_sibling(self) -> Path | None:
+        """A work folder beside this one (`.<stem>.<other extension>.framecolor`) whose film is
+        colorized to the end with this key: a run whose container failed at the remux."""
+        stem = self.dir.name[1:-len(".framecolor")].rsplit(".", 1)[0]
+        return next((d for d in self.dir.parent.glob(f".{stem}.*.framecolor")
+                     if d != self.dir and self._key_of(d, finished=True) == self.key), None)
+
+    def mark_complete(self) -> None:
+        """Every frame is in the chunks: only the remux is left."""
+        from .io import atomic_write
+
+        atomic_write(self.manifest, json.dumps({"key": self.key, "chunks": self.chunks, "complete": True}).encode())
 
     @property
     def frames_done(self) -> int:
@@ -330,6 +352,26 @@ def _check_paths(src: Path, dst: Path) -> None:
     container_format(dst)
     if same_file(src, dst):
         raise VideoError("output path is the input itself; refusing to overwrite it", src)
+    if dst.is_dir():
+        raise VideoError("is a folder; give the output video's file name", dst)
+    _check_folder_writable(dst)
+
+
+def _check_folder_writable(dst: Path) -> None:
+    """The output's folder exists and takes new files (the work folder and the film go there)."""
+    import tempfile
+
+    folder = dst.parent
+    if not folder.exists():
+        raise VideoError(f"the output folder {folder} does not exist; create it first", dst)
+    if not folder.is_dir():
+        raise VideoError(f"{folder} is not a folder", dst)
+    try:
+        fd, probe_file = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".check", dir=folder)
+    except OSError as e:
+        raise VideoError(f"cannot write into the output folder {folder} ({e.strerror or e})", dst) from None
+    os.close(fd)
+    os.unlink(probe_file)
 
 
 def _check_range(info: VideoInfo, job: VideoJob) -> None:
@@ -408,9 +450,9 @@ def _progress(info: VideoInfo, job: VideoJob, done: int, enabled: bool):
 
 def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, progress: bool = True,
             backend: str = "auto", queue_size: int = 4) -> Path:
-    """Colorize `info.path` into `dst` (resuming from committed chunks) and remux the result."""
+    """Colorize `info.path` into `dst` (resuming from committed chunks) and remux the result.
+    `check_output` has passed for these settings."""
     fmt_codec = pick_codec(job.encode, container_format(dst))
-    check_container(dst, fmt_codec, info)
     batch = max(1, engine.batch_size)
     chunk = -(-job.chunk_frames // batch) * batch
     colorizer = StreamColorizer(engine, job.temporal, job.cut_threshold, job.flow_strength)
@@ -428,6 +470,13 @@ def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, p
         _encode_chunks(stages, store, make_writer, render, chunk, bar)
     _finish(info, dst, store, job)
     return dst
+
+
+def check_output(info: VideoInfo, dst: Path, job: VideoJob) -> None:
+    """VideoError now, rather than after the film is colorized, when `dst`'s container cannot hold the
+    encoded video and the source's audio (a trial remux of two frames and a few audio packets)."""
+    width = info.width * (2 if job.side_by_side else 1)
+    check_container(dst, pick_codec(job.encode, container_format(dst)), info, job.encode, width)
 
 
 def _warn_if_short(info: VideoInfo, store: ChunkStore, job: VideoJob) -> None:
@@ -454,13 +503,16 @@ def _finish(info: VideoInfo, dst: Path, store: ChunkStore, job: VideoJob) -> Non
         store.remove()
         raise VideoError(f"no frames between --start {job.start} and --end {job.end}", info.path)
     _warn_if_short(info, store, job)
+    store.mark_complete()
     tmp = temp_path_beside(dst)
     try:
         try:
             assemble(tmp, store.paths(), info, job.start, job.end, info.rotation)
-        except VideoError:
-            store.remove()  # the chunks cannot go into this container; nothing to resume
-            raise
+        except VideoError as e:  # the colorized chunks are kept: only the remux is to be redone
+            other = dst.with_suffix(".mkv" if dst.suffix.lower() != ".mkv" else ".mp4").name
+            raise VideoError(f"{e.reason}. The {store.frames_done} colorized frames are kept in {store.dir}: run "
+                             f"the same command again to retry, or with -o {other} to write them into another "
+                             "container without colorizing again", dst) from None
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dst)
     finally:
@@ -488,6 +540,7 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | 
     _check_range(info, job)
     if temporal not in TEMPORAL_MODES:
         raise ValueError(f"--temporal must be one of {', '.join(TEMPORAL_MODES)}, got {temporal!r}")
+    check_output(info, dst, job)  # before the model loads and any frame is colorized
     if temporal == "lstm" and str(model) == VIDEO_MODEL:
         model = LSTM_MODEL  # the shipped image model with its trained temporal head
     engine = colorizer or load_colorizer(model, device, size, precision, chroma_gain, batch_size)

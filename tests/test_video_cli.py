@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -107,3 +108,69 @@ def test_grey_baseline_keeps_each_frames_lightness():
     assert grey.shape == frame.shape and grey.dtype == np.uint8
     assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
     assert np.abs(l_from_rgb8(grey) - l_from_rgb8(frame)).max() < 0.5  # one 8-bit level is about 0.4 L* at most
+
+
+# ---- the output: checked before any work; a failed remux keeps the colorized chunks ----
+
+def _video(checkpoint, src, out, *extra) -> int:
+    return main(["video", str(src), "-o", str(out), "--model", str(checkpoint), "--size", "32", "--preset",
+                 "ultrafast", "--no-progress", "--device", "cpu", "--chunk-frames", "4", "--batch-size", "4", *extra])
+
+
+def _bad_folders(tmp_path):
+    (tmp_path / "file.txt").write_text("x")
+    yield tmp_path / "missing" / "out.mp4", "does not exist"
+    yield tmp_path / "file.txt" / "out.mp4", "is not a folder"
+    if os.geteuid() != 0:  # root ignores permissions
+        (tmp_path / "locked").mkdir(mode=0o500)
+        yield tmp_path / "locked" / "out.mp4", "cannot write into"
+
+
+def test_output_into_a_missing_or_unwritable_folder_fails_before_any_work(tmp_path, capsys):
+    src = vc.make_clip(tmp_path / "in.mp4", n=4)
+    try:
+        for out, why in _bad_folders(tmp_path):
+            # the model does not exist either: the output's folder is checked first
+            rc = main(["video", str(src), "-o", str(out), "--model", str(tmp_path / "none.safetensors")])
+            err = capsys.readouterr().err.strip()
+            assert rc == 2 and err.startswith(f"error: {out}: ") and why in err and len(err.splitlines()) == 1, err
+    finally:
+        if (tmp_path / "locked").exists():
+            (tmp_path / "locked").chmod(0o700)
+
+
+def test_a_container_that_cannot_hold_the_video_is_refused_before_any_frame(tmp_path, checkpoint, capsys, monkeypatch):
+    from framecolor import video_pipeline as vp
+
+    src = vc.make_clip(tmp_path / "in.mp4", n=8, audio=True)
+    loaded = []
+    monkeypatch.setattr(vp, "load_colorizer", lambda *a, **k: loaded.append(a))
+    assert _video(checkpoint[0], src, tmp_path / "out.avi") == 2  # H.264 in AVI: ffmpeg refuses it at the remux
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {tmp_path / 'out.avi'}: ") and "cannot hold libx264 video" in err and ".mkv" in err
+    assert loaded == [] and sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_a_failed_remux_keeps_the_chunks_and_says_how_to_rerun(tmp_path, checkpoint, capsys, monkeypatch):
+    from framecolor import video_pipeline as vp
+    from framecolor.video import VideoError
+
+    src = vc.make_clip(tmp_path / "in.mp4", n=12, audio=True)
+
+    def fails(dst, *args, **kwargs):
+        raise VideoError("cannot write the mp4 container (disk full)", dst)
+
+    monkeypatch.setattr(vp, "assemble", fails)
+    assert _video(checkpoint[0], src, tmp_path / "out.mp4") == 2
+    err = capsys.readouterr().err
+    assert "disk full" in err and "run the same command again" in err and "-o out.mkv" in err
+    work = tmp_path / ".out.mp4.framecolor"
+    assert len(list(work.glob("chunk_*.mkv"))) == 3 and not (tmp_path / "out.mp4").exists()
+    monkeypatch.undo()
+    commits = []
+    real = vp.ChunkStore.commit
+    monkeypatch.setattr(vp.ChunkStore, "commit", lambda self, *a: (commits.append(a), real(self, *a)))
+    assert _video(checkpoint[0], src, tmp_path / "out.mkv") == 0  # another container: the chunks are reused
+    assert commits == [] and len(vc.decoded(tmp_path / "out.mkv")[1]) == 12
+    assert vc.packet_hashes(tmp_path / "out.mkv") == vc.packet_hashes(src)
+    assert not work.exists() and not (tmp_path / ".out.mkv.framecolor").exists()

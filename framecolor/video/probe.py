@@ -50,14 +50,14 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     except av.error.EOFError:
         raise VideoError("the file ends before any video data (empty or zero-length video)", path) from None
     except av.error.FFmpegError as e:
-        raise VideoError(f"not a video file ({_reason(e)})", path) from None
+        raise VideoError(f"not a video file ({ffmpeg_reason(e)})", path) from None
     with container:
         stream = _video_stream(container, path)
         first = _first_frame(container, stream, path)
         return _describe(path, container, stream, first)
 
 
-def _reason(e: Exception) -> str:
+def ffmpeg_reason(e: Exception) -> str:
     return getattr(e, "strerror", None) or str(e)
 
 
@@ -80,7 +80,7 @@ def _first_frame(container, stream, path: Path):
         for frame in container.decode(stream):
             return frame
     except av.error.FFmpegError as e:
-        raise VideoError(f"cannot decode the video stream ({_reason(e)})", path) from None
+        raise VideoError(f"cannot decode the video stream ({ffmpeg_reason(e)})", path) from None
     raise VideoError("the video stream has no frames (zero-length video)", path)
 
 

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .probe import VideoError, VideoInfo
+from .probe import VideoError, VideoInfo, ffmpeg_reason
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
               ".avi": "avi", ".ts": "mpegts"}
@@ -47,23 +47,60 @@ def pick_codec(settings: EncodeSettings, fmt: str) -> str:
     return codec
 
 
-def check_container(dst: str | os.PathLike, codec: str, info: VideoInfo) -> None:
-    """Fail before any work when the output container cannot hold the video codec or the audio."""
+def check_container(dst: str | os.PathLike, codec: str, info: VideoInfo,
+                    settings: EncodeSettings = EncodeSettings(), width: int | None = None) -> None:
+    """Fail before any work when the output container cannot hold the video codec or the source's
+    audio: `assemble` is tried on two encoded black frames (`width` x info.height) and the first
+    audio packets, in a temporary folder (a fraction of a second)."""
+    import tempfile
+
+    fmt = container_format(dst)
+    with tempfile.TemporaryDirectory(prefix="framecolor-check-") as tmp:
+        chunk = Path(tmp) / "trial.mkv"
+        _trial_chunk(chunk, dst, codec, settings, width or info.width, info)
+        try:
+            assemble(Path(tmp) / f"trial{Path(dst).suffix}", [chunk], info, rotation=info.rotation, audio_packets=8)
+        except VideoError as e:
+            raise VideoError(_why_not(fmt, codec, info, Path(dst).suffix, e.reason), dst) from None
+
+
+def _trial_chunk(path: Path, dst: str | os.PathLike, codec: str, settings: EncodeSettings, width: int,
+                 info: VideoInfo) -> None:
+    """Two black frames encoded as the job will encode them, or a VideoError naming the settings."""
+    import av
+
+    step = max(1, int(round(1 / (info.fps * info.time_base))))
+    writer = None
+    try:
+        writer = ChunkWriter(path, codec, settings, width, info.height, info.time_base, info.fps, info.sar)
+        for i in range(2):
+            writer.write(np.zeros((info.height, width, 3), np.uint8), i * step, step)
+        writer.close()
+    except (av.error.FFmpegError, ValueError) as e:
+        if writer is not None:
+            writer.abort()
+        raise VideoError(f"cannot encode {codec} video at {width}x{info.height} with crf {settings.crf}, preset "
+                         f"{settings.preset!r} ({ffmpeg_reason(e)}); pick another --codec, --crf or --preset", dst) from None
+
+
+def _why_not(fmt: str, codec: str, info: VideoInfo, suffix: str, reason: str) -> str:
+    """Which stream a container refused, as far as it lists what it holds."""
     import io
 
     import av
 
-    fmt = container_format(dst)
     with av.open(io.BytesIO(), "w", format=fmt) as probe_out:
-        supported = probe_out.supported_codecs
+        supported = probe_out.supported_codecs  # some muxers (mpegts) list fewer than they hold
     video = av.codec.Codec(codec, "w").canonical_name
-    if video not in supported and codec not in supported:
-        raise VideoError(f"{dst}: a .{fmt} file cannot hold {codec} video; pick another --codec or extension")
     with av.open(str(info.path)) as src:
-        bad = sorted({a.codec_context.name for a in src.streams.audio} - supported)
-    if bad:
-        raise VideoError(f"{dst}: a {Path(dst).suffix} file cannot hold the source's {', '.join(bad)} audio "
-                         "(copied untouched); use .mkv or .mp4")
+        audio = sorted({a.codec_context.name for a in src.streams.audio})
+    if video not in supported and codec not in supported:
+        return f"a {suffix} file cannot hold {codec} video; pick another --codec or extension (.mkv holds any)"
+    if set(audio) - supported:
+        return (f"a {suffix} file cannot hold the source's {', '.join(sorted(set(audio) - supported))} audio "
+                "(copied untouched); use .mkv or .mp4")
+    streams = f"{codec} video" + (f" with {', '.join(audio)} audio" if audio else "")
+    return f"{reason}: a {suffix} file cannot hold {streams} as encoded here; use .mkv, or pick another --codec"
 
 
 def _codec_options(codec: str, settings: EncodeSettings) -> dict[str, str]:
@@ -188,8 +225,11 @@ def _sort_key(p) -> float:
 
 
 def assemble(dst: Path, chunks: list[Path], info: VideoInfo, start: float = 0.0, end: float | None = None,
-             rotation: int = 0, audio: bool = True) -> None:
-    """Remux encoded chunks and the source's audio (copied untouched, cut to [start, end)) into `dst`."""
+             rotation: int = 0, audio: bool = True, audio_packets: int | None = None) -> None:
+    """Remux encoded chunks and the source's audio (copied untouched, cut to [start, end); only the
+    first `audio_packets` when given: a trial) into `dst`."""
+    import itertools
+
     import av
 
     fmt = container_format(dst)
@@ -206,9 +246,9 @@ def assemble(dst: Path, chunks: list[Path], info: VideoInfo, start: float = 0.0,
             amap = {a: out.add_stream_from_template(a) for a in (src.streams.audio if src else [])}
             streams = [_video_packets(stack, chunks, vout)]
             if amap:
-                streams.append(_audio_packets(src, amap, origin, start > 0, None if end is None else info.start_time + end))
+                packets = _audio_packets(src, amap, origin, start > 0, None if end is None else info.start_time + end)
+                streams.append(itertools.islice(packets, audio_packets))
             for p in heapq.merge(*streams, key=_sort_key):
                 out.mux(p)
     except (av.error.FFmpegError, ValueError) as e:
-        raise VideoError(f"{dst}: cannot write the {fmt} container ({e}); "
-                         "the codecs may not fit it: try .mkv") from None
+        raise VideoError(f"cannot write the {fmt} container ({ffmpeg_reason(e)})", dst) from None
