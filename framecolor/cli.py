@@ -300,6 +300,8 @@ def _parser_video(sub) -> argparse.ArgumentParser:
     p.add_argument("--start", type=float, default=0.0, help="start time in seconds")
     p.add_argument("--end", type=float, default=None, help="end time in seconds")
     p.add_argument("--side-by-side", action="store_true", help="write grey|colour frames side by side")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the output if it exists (default: an existing output is left alone, the run skipped)")
     p.add_argument("--chunk-frames", type=int, default=240, help="frames per resumable chunk")
     p.add_argument("--flow-strength", type=float, default=FLOW_STRENGTH, help="flow and lstm: weight of the carried colour (0-1; 0 with lstm: the head alone)")
     p.add_argument("--cut-threshold", type=float, default=0.4,
@@ -310,15 +312,23 @@ def _parser_video(sub) -> argparse.ArgumentParser:
 
 
 def _run_video(args: argparse.Namespace) -> int:
-    from .video_pipeline import colorize_video
+    from .video_pipeline import OutputExists, colorize_video
 
     _warnings_as_lines()
-    out = colorize_video(args.input, args.output, args.model, temporal=args.temporal, size=args.size,
-                         batch_size=args.batch_size, device=args.device, precision=args.precision,
-                         chroma_gain=args.chroma_gain, codec=args.codec, crf=args.crf, preset=args.preset,
-                         start=args.start, end=args.end, side_by_side=args.side_by_side,
-                         chunk_frames=args.chunk_frames, progress=not args.no_progress,
-                         flow_strength=args.flow_strength, cut_threshold=args.cut_threshold)
+    try:
+        out = colorize_video(args.input, args.output, args.model, temporal=args.temporal, size=args.size,
+                             batch_size=args.batch_size, device=args.device, precision=args.precision,
+                             chroma_gain=args.chroma_gain, codec=args.codec, crf=args.crf, preset=args.preset,
+                             start=args.start, end=args.end, side_by_side=args.side_by_side,
+                             chunk_frames=args.chunk_frames, progress=not args.no_progress,
+                             flow_strength=args.flow_strength, cut_threshold=args.cut_threshold,
+                             overwrite=args.overwrite, log=lambda m: print(f"note: {m}", file=sys.stderr))
+    except OutputExists as e:
+        if not e.readable:
+            print(f"error: {e}; add --overwrite to replace it", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"note: {e.path} exists already; skipped it (add --overwrite to redo it)", file=sys.stderr)
+        return EXIT_OK
     print(f"wrote {out}", file=sys.stderr)
     return EXIT_OK
 

@@ -289,6 +289,11 @@ class ChunkStore:
         atomic_write(self.manifest, json.dumps({"key": self.key, "chunks": self.chunks, "complete": True}).encode())
 
     @property
+    def complete(self) -> bool:
+        """Every frame is in the chunks (mark_complete): only the remux is left."""
+        return self._key_of(self.dir, finished=True) == self.key
+
+    @property
     def frames_done(self) -> int:
         return sum(c["frames"] for c in self.chunks)
 
@@ -345,6 +350,24 @@ def resume_key(src: Path, job: VideoJob, engine: ImageColorizer) -> str:
 
 
 # ---------------------------------------------------------------- the job
+
+class OutputExists(VideoError):
+    """The output file is there already; it is replaced only when asked (overwrite=True). `readable`:
+    whether it is a video that can be read (a finished film) or something else."""
+
+    def __init__(self, path: str | os.PathLike, readable: bool | None = None):
+        if readable is None:
+            try:
+                probe(path)
+                readable = True
+            except VideoError:
+                readable = False
+        self.readable = readable
+        super().__init__("exists already" + ("" if readable else ", and is not a video that can be read"), path)
+
+    def __reduce__(self):
+        return type(self), (self.path, self.readable)
+
 
 def _check_paths(src: Path, dst: Path) -> None:
     from .io import same_file
@@ -449,7 +472,7 @@ def _progress(info: VideoInfo, job: VideoJob, done: int, enabled: bool):
 
 
 def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, progress: bool = True,
-            backend: str = "auto", queue_size: int = 4) -> Path:
+            backend: str = "auto", queue_size: int = 4, log: Callable[[str], None] | None = None) -> Path:
     """Colorize `info.path` into `dst` (resuming from committed chunks) and remux the result.
     `check_output` has passed for these settings."""
     fmt_codec = pick_codec(job.encode, container_format(dst))
@@ -457,6 +480,10 @@ def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, p
     chunk = -(-job.chunk_frames // batch) * batch
     colorizer = StreamColorizer(engine, job.temporal, job.cut_threshold, job.flow_strength)
     store = ChunkStore(dst, resume_key(info.path, job, engine))
+    if store.chunks and log is not None:
+        log(f"{info.path}: " + (f"all {store.frames_done} frames are colorized already ({store.dir}); writing {dst}"
+                                if store.complete else f"resuming from frame {store.frames_done} "
+                                f"({len(store.chunks)} finished chunks in {store.dir})"))
     colorizer.load(store.state())
     frames = read_frames(info, job.start, job.end, store.last_pts, store.frames_done, backend)
     width = info.width * (2 if job.side_by_side else 1)
@@ -526,11 +553,14 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | 
                    chroma_gain: float | None = None, codec: str | None = None, crf: int = 18,
                    preset: str = "medium", start: float = 0.0, end: float | None = None,
                    side_by_side: bool = False, chunk_frames: int = 240, progress: bool = True,
-                   backend: str = "auto", flow_strength: float = FLOW_STRENGTH, cut_threshold: float = 0.4) -> Path:
+                   backend: str = "auto", flow_strength: float = FLOW_STRENGTH, cut_threshold: float = 0.4,
+                   overwrite: bool = False, log: Callable[[str], None] | None = None) -> Path:
     """Colorize a video file into `dst` (container from its extension), keeping rate, timestamps,
     size, aspect, rotation and the audio packets. Rerun after an interruption to resume.
 
-    `colorizer` (from load_colorizer) overrides model/size/device/precision/chroma_gain/batch_size.
+    An existing `dst` is left alone (OutputExists) unless `overwrite`. `colorizer` (from
+    load_colorizer) overrides model/size/device/precision/chroma_gain/batch_size. `log` gets notes
+    (resuming from frame N).
     """
     src, dst = Path(src), Path(dst)
     _check_paths(src, dst)
@@ -540,8 +570,10 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | 
     _check_range(info, job)
     if temporal not in TEMPORAL_MODES:
         raise ValueError(f"--temporal must be one of {', '.join(TEMPORAL_MODES)}, got {temporal!r}")
+    if dst.exists() and not overwrite:
+        raise OutputExists(dst)
     check_output(info, dst, job)  # before the model loads and any frame is colorized
     if temporal == "lstm" and str(model) == VIDEO_MODEL:
         model = LSTM_MODEL  # the shipped image model with its trained temporal head
     engine = colorizer or load_colorizer(model, device, size, precision, chroma_gain, batch_size)
-    return run_job(info, dst, engine, job, progress, backend)
+    return run_job(info, dst, engine, job, progress, backend, log=log)

@@ -174,3 +174,50 @@ def test_a_failed_remux_keeps_the_chunks_and_says_how_to_rerun(tmp_path, checkpo
     assert commits == [] and len(vc.decoded(tmp_path / "out.mkv")[1]) == 12
     assert vc.packet_hashes(tmp_path / "out.mkv") == vc.packet_hashes(src)
     assert not work.exists() and not (tmp_path / ".out.mkv.framecolor").exists()
+
+
+# ---- re-running: a finished output is not redone silently; a resumed run says where it resumes ----
+
+def test_rerunning_a_finished_command_skips_it_unless_overwrite(tmp_path, checkpoint, capsys, monkeypatch):
+    from framecolor import video_pipeline as vp
+
+    src, out = vc.make_clip(tmp_path / "in.mp4", n=8), tmp_path / "out.mp4"
+    assert _video(checkpoint[0], src, out) == 0
+    capsys.readouterr()
+    before = out.read_bytes()
+    real_load, loads = vp.load_colorizer, []
+    monkeypatch.setattr(vp, "load_colorizer", lambda *a, **k: (loads.append(a), real_load(*a, **k))[1])
+    assert _video(checkpoint[0], src, out) == 0
+    err = capsys.readouterr().err
+    assert "exists" in err and "--overwrite" in err and "wrote" not in err and "error" not in err
+    assert loads == [] and out.read_bytes() == before
+    assert _video(checkpoint[0], src, out, "--overwrite") == 0
+    assert f"wrote {out}" in capsys.readouterr().err and len(loads) == 1 and len(vc.decoded(out)[1]) == 8
+
+
+def test_an_existing_file_that_is_no_video_is_not_replaced(tmp_path, checkpoint, capsys):
+    src, out = vc.make_clip(tmp_path / "in.mp4", n=4), tmp_path / "notes.mkv"
+    out.write_text("my notes")
+    assert _video(checkpoint[0], src, out) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {out}: exists") and "--overwrite" in err and out.read_text() == "my notes"
+
+
+def test_a_resumed_run_says_from_which_frame(tmp_path, checkpoint, capsys, monkeypatch):
+    from framecolor import video_pipeline as vp
+
+    src, out = vc.make_clip(tmp_path / "in.mp4", n=12), tmp_path / "out.mp4"
+    real = vp.ChunkStore.commit
+
+    def commit_then_stop(self, *args):
+        real(self, *args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vp.ChunkStore, "commit", commit_then_stop)
+    assert _video(checkpoint[0], src, out) == 130
+    assert "resuming" not in capsys.readouterr().err
+    monkeypatch.undo()
+    assert _video(checkpoint[0], src, out) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "resuming from frame 4" in notes[0]
+    assert len(vc.decoded(out)[1]) == 12
