@@ -17,15 +17,21 @@ EXIT_STATUS_HELP = """exit status:
   130  interrupted (Ctrl-C); video: finished chunks are kept, run the same command again to resume"""
 
 
-def _add_common_model_args(p: argparse.ArgumentParser, default: str = PHOTO_MODEL) -> None:
+def _add_common_model_args(p: argparse.ArgumentParser, default: str = PHOTO_MODEL, frames: bool = False) -> None:
+    """--model, --size, --device, --precision, --chroma-gain, --embedder-weights; and --batch-size for
+    commands that batch video frames (`frames`): photos go one file at a time, whatever it says."""
     p.add_argument("--model", default=default,
                    help=f"registry name (unet-lite2, koala-effnet-lite0-photo, koala-effnet-lite0, basic-cnn, ...) or a "
                         f".safetensors checkpoint (default: {default})")
-    p.add_argument("--size", type=int, default=256, help="working size: the short side the model runs at")
+    p.add_argument("--size", type=int, default=256,
+                   help="working size: the short side the model runs at, in pixels (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--batch-size", type=int, default=8,
-                   help="video frames per model batch (on a CPU run in micro-batches that fit the allocator); "
-                        "photos go one file at a time per worker, one worker per CPU thread")
+    if frames:
+        p.add_argument("--batch-size", type=int, default=8,
+                       help="video frames per model batch (on a CPU run in micro-batches that fit the allocator; "
+                            "default: %(default)s)")
+    else:
+        p.set_defaults(batch_size=8)  # not a flag: photos go one file at a time per worker
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
                    help="default: bf16 on CUDA, fp32 on CPU")
     p.add_argument("--chroma-gain", type=float, default=None,
@@ -45,7 +51,7 @@ def _parser_colorize(sub) -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse inputs of more than N pixels, e.g. 500M or 1.2G "
                         f"(default: {DEFAULT_MAX_PIXELS // 1_000_000}M)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _add_common_model_args(p)
     return p
 
@@ -306,8 +312,8 @@ def _parser_video(sub) -> argparse.ArgumentParser:
     p.add_argument("--flow-strength", type=float, default=FLOW_STRENGTH, help="flow and lstm: weight of the carried colour (0-1; 0 with lstm: the head alone)")
     p.add_argument("--cut-threshold", type=float, default=0.4,
                    help="scene cut when the luminance histograms of two frames differ by more (0-1)")
-    p.add_argument("--no-progress", action="store_true")
-    _add_common_model_args(p, VIDEO_MODEL)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    _add_common_model_args(p, VIDEO_MODEL, frames=True)
     return p
 
 
@@ -352,7 +358,7 @@ def _parser_evaluate_video(sub) -> argparse.ArgumentParser:
     p.add_argument("--flow-strength", type=float, default=FLOW_STRENGTH, help="flow and lstm: weight of the carried colour (0-1; 0 with lstm: the head alone)")
     p.add_argument("--json", default="video_eval.json", help="where to write the JSON results")
     p.add_argument("--markdown", default=None, help="where to write the Markdown table (default: printed)")
-    _add_common_model_args(p, VIDEO_MODEL)
+    _add_common_model_args(p, VIDEO_MODEL, frames=True)
     return p
 
 
@@ -380,8 +386,11 @@ INTERRUPTED = {"colorize": "the images finished so far are written",
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="framecolor", description="Colour for black-and-white photographs and old film.",
                                      epilog=EXIT_STATUS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (build, _) in COMMANDS.items():
         build(sub)

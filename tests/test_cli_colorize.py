@@ -521,3 +521,35 @@ def test_format_and_an_output_file_name_must_agree(tmp_path, basic_ckpt, capsys,
     assert run(basic_ckpt, tmp_path / "a.png", "-o", tmp_path / "x.png", "--format", "jpg") == 2
     assert "jpg" in _errors(capsys)[0] and not (tmp_path / "x.png").exists()
     assert run(basic_ckpt, tmp_path / "a.png", "-o", tmp_path / "x.jpeg", "--format", "jpg") == 0
+
+
+# ---- help and version ----
+
+def _help(capsys, *command: str) -> str:
+    with pytest.raises(SystemExit) as done:
+        main([*command, "--help"])
+    assert done.value.code == 0
+    return " ".join(capsys.readouterr().out.split())  # argparse wraps lines: compare words
+
+
+def test_version(capsys):
+    import framecolor
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"framecolor {framecolor.__version__}"
+
+
+def test_help_explains_every_flag_and_batch_size_only_where_it_does_something(capsys):
+    from framecolor.cli import build_parser
+
+    colorize, video = _help(capsys, "colorize"), _help(capsys, "video")
+    assert "--no-progress no progress bar" in colorize and "--no-progress no progress bar" in video
+    assert "(default: 256)" in colorize and "(default: 256)" in video
+    assert "--batch-size" not in colorize
+    assert "--batch-size BATCH_SIZE video frames per model batch" in video
+    assert "--batch-size BATCH_SIZE video frames per model batch" in _help(capsys, "evaluate-video")
+    with pytest.raises(SystemExit) as done:
+        main(["colorize", "a.png", "--batch-size", "4"])
+    assert done.value.code == 2 and "--batch-size" in capsys.readouterr().err
+    assert build_parser().parse_args(["evaluate", "--data", "d", "-o", "e"]).batch_size == 8  # still set
