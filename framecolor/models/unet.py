@@ -16,6 +16,7 @@ from .. import ab_bins
 from ..color import AB_SCALE, l_to_rgb, normalize_l
 from ..config import ColorizerConfig, UNetConfig
 from ..layers import FusionLayer
+from .colorizer import _check_size
 from .embedders import EmbedderSpec, fold_batch_norm
 
 Features = tuple[list[torch.Tensor], torch.Tensor]  # ([s4, s8, s16, s32] maps, (B, 1000) probabilities)
@@ -142,9 +143,3 @@ class UNetColorizer(nn.Module):
                       if any(b is t for t in getattr(self, "tuned", [])))
         return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.") or k.startswith(tuned)}
 
-
-def _check_size(L: torch.Tensor) -> None:
-    if L.ndim != 4 or L.shape[1] != 1:
-        raise ValueError(f"expected L of shape (B, 1, H, W), got {tuple(L.shape)}")
-    if L.shape[-1] % 8 or L.shape[-2] % 8:
-        raise ValueError(f"height and width must be multiples of 8, got {tuple(L.shape[-2:])}")

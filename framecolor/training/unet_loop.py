@@ -13,11 +13,9 @@ last finished epoch.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
-import sys
 import time
 import zipfile
 from dataclasses import dataclass
@@ -34,7 +32,7 @@ from ..config import ColorizerConfig
 from ..io import atomic_write
 from ..metrics import colorfulness, psnr
 from ..models.registry import build_model, save_checkpoint
-from .loop import ab_colorfulness, make_loss, plot_history
+from .loop import _autocast, make_loss, plot_history
 
 STAGES = ("tinyimagenet", "photos")
 TINY_INPUT = 128  # Tiny ImageNet's 64 px photos are read by the backbone at 2x
@@ -103,15 +101,6 @@ def read_tinyimagenet(folder: str | Path, split: str = "train", limit: int | Non
                 if limit and len(images) >= limit:
                     return np.stack(images), names
     return np.stack(images), names
-
-
-def tiny_labels(folder: str | Path) -> dict[str, str]:
-    """member -> WordNet id, from the folder's manifest.csv (the member's folder name otherwise)."""
-    manifest = Path(folder) / "manifest.csv"
-    if not manifest.is_file():
-        return {}
-    with manifest.open() as f:
-        return {f"{r['shard']}/{r['member']}": r["wnid"] for r in csv.DictReader(f)}
 
 
 def upsampled_lab(rgb_u8: torch.Tensor, size: int = TINY_INPUT) -> tuple[torch.Tensor, torch.Tensor]:
@@ -209,8 +198,6 @@ def score_batch(model, L: torch.Tensor, out: torch.Tensor, ab_true: torch.Tensor
             "colorfulness": [colorfulness(p) for p in pred], "colorfulness_true": [colorfulness(t) for t in true]}
 
 
-def _autocast(on: bool):
-    return torch.autocast("cuda" if torch.cuda.is_available() else "cpu", dtype=torch.bfloat16, enabled=on)
 
 
 # ---- the loops -----------------------------------------------------------------------------------
@@ -274,21 +261,27 @@ def _finish_epoch(model, out: Path, meta: dict, history: list, row: dict, log) -
 
 
 @torch.no_grad()
-def _validate_tiny(model, images: np.ndarray, cache: FeatureCache, loss_fn, bf16: bool) -> dict[str, float]:
+def _validate(model, batches, loss_fn, bf16: bool) -> dict[str, float]:
+    """Validation loss, PSNR and colourfulness (predicted and true) over (L, ab, features) batches;
+    features None: the backbone reads L."""
     model.eval()
     sums: dict[str, list[float]] = {"loss": [], "psnr": [], "colorfulness": [], "colorfulness_true": []}
-    for i in range(0, len(images), 100):
-        idx = np.arange(i, min(i + 100, len(images)))
-        device = next(model.decoder.parameters()).device
-        L, ab = upsampled_lab(torch.from_numpy(images[idx]).to(device))
-        feats, probs = cache.get(idx)
+    for L, ab, features in batches:
         with _autocast(bf16):
-            out = model.head_output(L, ([f.to(device) for f in feats], probs.to(device))).float()
-        sums["loss"] += [loss_fn(out, ab).item()] * len(idx)
+            out = model.head_output(L, features).float()
+        sums["loss"] += [loss_fn(out, ab).item()] * len(L)
         for k, v in score_batch(model, L, out, ab).items():
             sums[k] += v
     model.train()
     return {f"val_{k}": float(np.mean(v)) for k, v in sums.items()}
+
+
+def _tiny_batches(images: np.ndarray, cache: FeatureCache, device, step: int = 100):
+    for i in range(0, len(images), step):
+        idx = np.arange(i, min(i + step, len(images)))
+        L, ab = upsampled_lab(torch.from_numpy(images[idx]).to(device))
+        feats, probs = cache.get(idx)
+        yield L, ab, ([f.to(device) for f in feats], probs.to(device))
 
 
 def train_tinyimagenet(data: str, out: Path, model, cfg: UNetTrainConfig, meta: dict, log,
@@ -331,29 +324,11 @@ def train_tinyimagenet(data: str, out: Path, model, cfg: UNetTrainConfig, meta: 
             if stop:
                 return resume
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else math.nan,
-               "seconds": round(time.time() - t0, 1), **_validate_tiny(model, val_images, val_cache, loss_fn, cfg.bf16)}
+               "seconds": round(time.time() - t0, 1), **_validate(model, _tiny_batches(val_images, val_cache, device), loss_fn, cfg.bf16)}
         _finish_epoch(model, out, meta, history, row, log)
         step = 0
         _save_resume(resume, model, opt, epoch + 1, 0, history)
     return out / "last.safetensors"
-
-
-@torch.no_grad()
-def _validate_photos(model, loader, loss_fn, bf16: bool) -> dict[str, float]:
-    from .data import batch_to_lab
-
-    model.eval()
-    sums: dict[str, list[float]] = {"loss": [], "psnr": [], "colorfulness": [], "colorfulness_true": []}
-    device = next(model.decoder.parameters()).device
-    for rgb, _ in loader:
-        L, ab = batch_to_lab(rgb.to(device))
-        with _autocast(bf16):
-            out = model.head_output(L).float()
-        sums["loss"] += [loss_fn(out, ab).item()] * len(L)
-        for k, v in score_batch(model, L, out, ab).items():
-            sums[k] += v
-    model.train()
-    return {f"val_{k}": float(np.mean(v)) for k, v in sums.items()}
 
 
 def train_photos(data: str, out: Path, model, cfg: UNetTrainConfig, meta: dict, log, cache_dir: str | None) -> Path:
@@ -386,7 +361,7 @@ def train_photos(data: str, out: Path, model, cfg: UNetTrainConfig, meta: dict, 
                 log(f"epoch {epoch + 1} step {step + 1}/{steps} loss {np.mean(losses[-cfg.checkpoint_every:]):.4f} "
                     f"{(time.time() - t0) / len(losses):.2f} s/step")
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "seconds": round(time.time() - t0, 1),
-               **_validate_photos(model, val_loader, loss_fn, cfg.bf16)}
+               **_validate(model, ((*batch_to_lab(rgb.to(device)), None) for rgb, _ in val_loader), loss_fn, cfg.bf16)}
         _finish_epoch(model, out, meta, history, row, log)
         _save_resume(resume, model, opt, epoch + 1, 0, history)
     return out / "last.safetensors"
@@ -409,8 +384,11 @@ def train_unet(data: str, out_dir: str, model_config: ColorizerConfig, cfg: UNet
             raise ValueError("the Tiny ImageNet stage caches the backbone's features: unfreeze in the photos stage")
         model.unfreeze(cfg.unfreeze_blocks)
     model.fold_classifier_batch_norm()
+    if cfg.bf16 and not bf16_supported():
+        log("note: this CPU has no native bf16 (avx512_bf16 / amx_bf16); bf16 autocast is emulated and "
+            "much slower than fp32 here: leave out --bf16")
     meta = {"training_command": command, "init_from": init_from, "data": str(data), "stage": cfg.stage,
-            "train_config": vars(cfg) | {}, "hardware": hardware()}
+            "train_config": vars(cfg), "hardware": hardware()}
     if cfg.stage == "tinyimagenet":
         return train_tinyimagenet(data, out, model, cfg, meta, log, cache_dir)
     return train_photos(data, out, model, cfg, meta, log, cache_dir)
@@ -423,6 +401,9 @@ def hardware() -> str:
 
     if torch.cuda.is_available():
         return f"CUDA {torch.cuda.get_device_name(0)}"
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return f"CPU {model}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, bf16 {'native' if bf16_supported() else 'not native'}"
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
+             if line.startswith("model name")]
+    name = names[0] if names else platform.processor()
+    return (f"CPU {name}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
+            f"bf16 {'native' if bf16_supported() else 'not native'}")
