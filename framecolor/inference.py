@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +66,8 @@ def cpu_micro_batch(h: int, w: int) -> int:
 
 @dataclass
 class ImageColorizer:
-    """A loaded colorizer bound to a device, precision, working size and chroma gain."""
+    """A loaded colorizer bound to a device, precision, working size and chroma gain (photos), and
+    the gain for film where the model's card gives it another one (`film_chroma_gain`)."""
 
     model: Colorizer
     device: torch.device
@@ -73,6 +75,7 @@ class ImageColorizer:
     precision: str = "fp32"
     chroma_gain: float = 1.0
     batch_size: int = 8
+    film_chroma_gain: float | None = None
 
     @torch.inference_mode()
     def predict_ab(self, L: torch.Tensor) -> torch.Tensor:
@@ -142,7 +145,14 @@ def load_colorizer(model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto
     net = prepare_for_inference(load_checkpoint(model, embedder_weights=embedder_weights), dev)
     precision = precision or ("bf16" if dev.type == "cuda" else "fp32")
     gain = net.config.chroma_gain if chroma_gain is None else chroma_gain
-    return ImageColorizer(net, dev, size, precision, gain, batch_size)
+    film_gain = net.config.film_chroma_gain if chroma_gain is None else None  # a gain given rules both
+    return ImageColorizer(net, dev, size, precision, gain, batch_size, film_gain)
+
+
+def film_colorizer(engine: ImageColorizer) -> ImageColorizer:
+    """`engine` with its film chroma gain in place of the photo one (itself when it has none)."""
+    film_gain = getattr(engine, "film_chroma_gain", None)
+    return engine if film_gain is None else dataclasses.replace(engine, chroma_gain=film_gain, film_chroma_gain=None)
 
 
 def side_by_side(before: np.ndarray, after: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from . import color_cpu
 from .config import FLOW_STRENGTH
 from .color import denormalize_ab, lab_to_rgb, srgb_to_linear
-from .inference import ImageColorizer, autocast, cpu_micro_batch, load_colorizer, working_shape
+from .inference import ImageColorizer, autocast, cpu_micro_batch, film_colorizer, load_colorizer, working_shape
 from .models.registry import VIDEO_MODEL
 from .parallel import MAX_CPU_WORKERS, Stages, opencv_threads
 from .temporal_flow import FlowCarry, SceneCuts
@@ -87,7 +87,7 @@ class StreamColorizer:
             raise ValueError(f"--temporal must be one of {', '.join(TEMPORAL_MODES)}, got {temporal!r}")
         if temporal == "lstm" and engine.model.temporal is None:
             raise ValueError("--temporal lstm needs a model with a temporal head (e.g. koala-effnet-lite0-lstm)")
-        self.engine, self.temporal = engine, temporal
+        self.engine, self.temporal = film_colorizer(engine), temporal
         self.cuts, self.flow = SceneCuts(cut_threshold), FlowCarry(flow_strength)
         self.lstm_state = None
         self._to_rgb8 = color_cpu.LabToRGB8()  # the CPU merge's buffers; merge runs in one thread
@@ -337,6 +337,7 @@ def _file_fingerprint(path: Path, span: int = 1 << 20) -> str:
 
 
 def _model_fingerprint(engine: ImageColorizer) -> str:
+    engine = film_colorizer(engine)
     h = hashlib.sha256(json.dumps(engine.model.config.to_dict(), sort_keys=True, default=str).encode())
     for name, t in engine.model.trainable_state_dict().items():
         h.update(f"{name}:{float(t.float().sum()):.6e}".encode())

@@ -131,3 +131,29 @@ def test_cuda_pipeline_keeps_frames_and_is_close_to_cpu(tmp_path, engine):
     (t1, f1), (t2, f2) = vc.decoded(out), vc.decoded(ref)
     assert t1 == t2 and len(f1) == 60
     assert np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(f1, f2)]) < 3.0
+
+
+def test_film_uses_the_cards_film_gain_and_photos_keep_theirs(tmp_path, engine):
+    """A colorizer whose card gives film its own chroma gain (here 0: no colour) paints photos with the
+    photo gain and film with the film gain; the chunk cache tells the two gains apart."""
+    import dataclasses
+
+    from framecolor.inference import film_colorizer
+
+    greyed = dataclasses.replace(engine, film_chroma_gain=0.0)
+    assert film_colorizer(greyed).chroma_gain == 0.0 and film_colorizer(engine) is engine
+    frame = vc.decoded(SAMPLE)[1][0]
+    assert np.ptp(greyed.colorize(frame).astype(int), axis=2).max() > 2  # the photo gain still colours
+    out = vc.decoded(_run(SAMPLE, tmp_path / "film.mp4", greyed, end=0.2))[1]
+    assert np.ptp(out[0].astype(int), axis=2).max() <= 3  # a*b* = 0: grey up to the 4:2:0 chroma rounding
+    coloured = vc.decoded(_run(SAMPLE, tmp_path / "colour.mp4", engine, end=0.2))[1]
+    assert np.ptp(coloured[0].astype(int), axis=2).max() > 3
+
+
+def test_a_gain_given_rules_photos_and_film():
+    from framecolor.inference import load_colorizer
+
+    card = load_colorizer("unet-lite2", device="cpu")
+    assert (card.chroma_gain, card.film_chroma_gain) == (1.2, 0.6)
+    given = load_colorizer("unet-lite2", device="cpu", chroma_gain=0.9)
+    assert (given.chroma_gain, given.film_chroma_gain) == (0.9, None)
