@@ -464,18 +464,57 @@ def model_workers(colorizer: StreamColorizer) -> int:
     return max(1, min(torch.get_num_threads(), MAX_CPU_WORKERS))
 
 
-def _progress(info: VideoInfo, job: VideoJob, done: int, enabled: bool):
+@dataclass(frozen=True)
+class VideoProgress:
+    """How far a film job is, for `colorize_video(on_progress=...)`: frames done (resumed ones
+    included), the total (None when the container does not say), frames/s of this run, seconds left."""
+
+    done: int
+    total: int | None
+    fps: float
+    eta: float | None
+
+
+class _ProgressBar:
+    """The tqdm bar, plus a VideoProgress for `report` after every batch."""
+
+    def __init__(self, bar, report: Callable[[VideoProgress], None] | None):
+        import time
+
+        self.bar, self.report, self.clock = bar, report, time.monotonic
+        self.first, self.t0, self.done = bar.n, self.clock(), bar.n
+
+    def __enter__(self) -> "_ProgressBar":
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
+
+    def update(self, n: int) -> None:
+        self.bar.update(n)
+        self.done += n
+        if self.report is not None:
+            fps = (self.done - self.first) / max(self.clock() - self.t0, 1e-6)
+            total = self.bar.total
+            eta = (total - self.done) / fps if total and fps > 0 else None
+            self.report(VideoProgress(self.done, total, fps, None if eta is None else max(eta, 0.0)))
+
+
+def _progress(info: VideoInfo, job: VideoJob, done: int, enabled: bool,
+              report: Callable[[VideoProgress], None] | None = None) -> _ProgressBar:
     from tqdm import tqdm
 
     total = info.frames_between(job.start, job.end) or None
-    return tqdm(total=total, initial=done, unit="frame", disable=not enabled, desc=info.path.name,
-                dynamic_ncols=True, smoothing=0.1)
+    return _ProgressBar(tqdm(total=total, initial=done, unit="frame", disable=not enabled, desc=info.path.name,
+                             dynamic_ncols=True, smoothing=0.1), report)
 
 
 def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, progress: bool = True,
-            backend: str = "auto", queue_size: int = 4, log: Callable[[str], None] | None = None) -> Path:
+            backend: str = "auto", queue_size: int = 4, log: Callable[[str], None] | None = None,
+            on_progress: Callable[[VideoProgress], None] | None = None) -> Path:
     """Colorize `info.path` into `dst` (resuming from committed chunks) and remux the result.
-    `check_output` has passed for these settings."""
+    `check_output` has passed for these settings. `on_progress` gets a VideoProgress after each batch."""
     fmt_codec = pick_codec(job.encode, container_format(dst))
     batch = max(1, engine.batch_size)
     chunk = -(-job.chunk_frames // batch) * batch
@@ -494,7 +533,7 @@ def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, p
 
     prepare, predict, ordered, render = _stage_fns(colorizer, job.side_by_side)
     stages = Stages(map(prepare, _batches(frames, batch)), predict, queue_size, model_workers(colorizer), ordered)
-    with _progress(info, job, store.frames_done, progress) as bar, opencv_threads(engine.device):
+    with _progress(info, job, store.frames_done, progress, on_progress) as bar, opencv_threads(engine.device):
         _encode_chunks(stages, store, make_writer, render, chunk, bar)
     _finish(info, dst, store, job)
     return dst
@@ -555,13 +594,15 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | 
                    preset: str = "medium", start: float = 0.0, end: float | None = None,
                    side_by_side: bool = False, chunk_frames: int = 240, progress: bool = True,
                    backend: str = "auto", flow_strength: float = FLOW_STRENGTH, cut_threshold: float = 0.4,
-                   overwrite: bool = False, log: Callable[[str], None] | None = None) -> Path:
+                   overwrite: bool = False, log: Callable[[str], None] | None = None,
+                   on_progress: Callable[[VideoProgress], None] | None = None) -> Path:
     """Colorize a video file into `dst` (container from its extension), keeping rate, timestamps,
     size, aspect, rotation and the audio packets. Rerun after an interruption to resume.
 
     An existing `dst` is left alone (OutputExists) unless `overwrite`. `colorizer` (from
     load_colorizer) overrides model/size/device/precision/chroma_gain/batch_size. `log` gets notes
-    (resuming from frame N).
+    (resuming from frame N); `on_progress` a VideoProgress (frames done, total, frames/s, ETA) after
+    each batch, with or without the `progress` bar on stderr.
     """
     src, dst = Path(src), Path(dst)
     _check_paths(src, dst)
@@ -577,4 +618,4 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | 
     if temporal == "lstm" and str(model) == VIDEO_MODEL:
         model = LSTM_MODEL  # the shipped image model with its trained temporal head
     engine = colorizer or load_colorizer(model, device, size, precision, chroma_gain, batch_size)
-    return run_job(info, dst, engine, job, progress, backend, log=log)
+    return run_job(info, dst, engine, job, progress, backend, log=log, on_progress=on_progress)

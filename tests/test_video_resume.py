@@ -108,3 +108,17 @@ def test_killed_process_resumes_with_same_frame_count(tmp_path, engine):
     times, frames = vc.decoded(dst)
     assert len(frames) == 160 and times == vc.decoded(src)[0]
     assert vc.packet_hashes(dst) == vc.packet_hashes(src)
+
+
+def test_progress_reports_frames_rate_and_eta_also_after_a_resume(tmp_path, engine, monkeypatch):
+    src = vc.make_clip(tmp_path / "in.mp4", n=24)
+    reports: list[vp.VideoProgress] = []
+    kw = dict(colorizer=engine, temporal="flow", chunk_frames=8, preset="ultrafast", progress=False)
+    _interrupt_after(monkeypatch, 1, [])
+    with pytest.raises(KeyboardInterrupt):
+        vp.colorize_video(src, tmp_path / "out.mp4", **kw)
+    monkeypatch.undo()
+    vp.colorize_video(src, tmp_path / "out.mp4", on_progress=reports.append, **kw)
+    assert [r.done for r in reports] == [12, 16, 20, 24]  # batches of 4 after the 8 frames kept
+    assert all(r.total == 24 and r.fps > 0 for r in reports)
+    assert reports[-1].eta == 0 and reports[0].eta > 0
