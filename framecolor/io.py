@@ -46,3 +46,45 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     except OSError:
         pass
     return a.resolve() == b.resolve()
+
+
+def extract_zip(src: str | os.PathLike, folder: str | os.PathLike, max_bytes: int) -> Path:
+    """Unpack the files of zip `src` into `folder` (created), keeping their folders; refuses members
+    that would land outside it and archives that unpack to more than `max_bytes`. Returns the folder.
+    Raises InputError naming `src` for a file that is no zip, or is too big unpacked."""
+    import zipfile
+
+    from .errors import InputError
+
+    folder = Path(folder)
+    try:
+        with zipfile.ZipFile(src) as z:
+            members = [m for m in z.infolist() if not m.is_dir()]
+            if sum(m.file_size for m in members) > max_bytes:
+                raise InputError(f"unpacks to more than {max_bytes / 1e6:.0f} MB; send fewer photos at once", src)
+            for m in members:
+                dst = (folder / m.filename).resolve()
+                if not dst.is_relative_to(folder.resolve()):
+                    raise InputError(f"member {m.filename!r} would be written outside its folder; refusing the zip", src)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(m) as f:
+                    atomic_write(dst, f.read())
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise InputError(f"not a readable zip file ({e})", src) from None
+    return folder
+
+
+def write_zip(files: dict[str, Path], dst: str | os.PathLike) -> Path:
+    """Write a zip of `files` (name inside the zip -> file) to `dst`, atomically. Returns `dst`."""
+    import zipfile
+
+    dst = Path(dst)
+    tmp = temp_path_beside(dst)
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:  # PNG and JPEG are compressed already
+            for name, path in files.items():
+                z.write(path, name)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dst
