@@ -369,6 +369,37 @@ def _run_evaluate_video(args: argparse.Namespace) -> int:
     return run_cli_evaluate(args)
 
 
+def _parser_serve(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("serve", help="a local web page for photos and film (needs the web extra)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="default: %(default)s")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--model", default=PHOTO_MODEL, help="model loaded at start (default: %(default)s)")
+    p.add_argument("--concurrency", type=int, default=1, help="model runs at once; others wait in the queue (default: 1)")
+    p.add_argument("--max-upload-mb", type=float, default=200, help="largest upload in MB (default: %(default)s)")
+    p.add_argument("--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help="refuse photos of more than N pixels, e.g. 300M")
+    p.add_argument("--work-dir", default=None,
+                   help="keep uploads and results here (default: a temporary folder, removed when the server stops)")
+    p.add_argument("--keep-hours", type=float, default=24, help="results older than this are deleted (default: 24)")
+    return p
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    try:
+        from .web import ServeConfig, serve
+        import gradio  # noqa: F401 - the extra's check, before anything starts
+    except ImportError as e:
+        print(f"error: {e}; install the web extra: pip install 'framecolor[web]'", file=sys.stderr)
+        return EXIT_USAGE
+    if args.concurrency < 1 or args.max_upload_mb <= 0:
+        print("error: --concurrency must be at least 1 and --max-upload-mb above 0", file=sys.stderr)
+        return EXIT_USAGE
+    serve(ServeConfig(args.host, args.port, args.device, args.model, args.concurrency, args.max_upload_mb,
+                      args.max_pixels, args.work_dir, args.keep_hours))
+    return EXIT_OK
+
+
 # name -> (parser builder, runner). Each subcommand adds one line here.
 COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "colorize": (_parser_colorize, _run_colorize),
@@ -378,6 +409,7 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "convert-backbone": (_parser_convert_backbone, _run_convert_backbone),
     "video": (_parser_video, _run_video),
     "evaluate-video": (_parser_evaluate_video, _run_evaluate_video),
+    "serve": (_parser_serve, _run_serve),
 }
 
 
