@@ -278,7 +278,7 @@ def _film_tab(gr, ws: Workspace, jobs: FilmJobs, models: list[str]) -> None:
         model = gr.Dropdown(models, value=VIDEO_MODEL, label="Model")
         temporal = gr.Radio(list(TEMPORAL_MODES), value="flow", label="Temporal mode")
         start = gr.Number(0, label="Start (s)", minimum=0)
-        end = gr.Number(None, label="End (s; empty: to the end)", minimum=0)
+        end = gr.Number(0, label="End (s; 0: to the end)", minimum=0)
     run = gr.Button("Colorize film", variant="primary", elem_id="film-run")
     status = gr.HTML(elem_id="film-status")
     video = gr.Video(label="Result", interactive=False, elem_id="film-result")
@@ -292,7 +292,7 @@ def _film_tab(gr, ws: Workspace, jobs: FilmJobs, models: list[str]) -> None:
         if not upload:
             yield "Add a clip first.", None, gr.update(visible=False)
             return
-        job = jobs.submit(str(upload), model_name, mode, float(t0 or 0), None if t1 in (None, "") else float(t1))
+        job = jobs.submit(str(upload), model_name, mode, float(t0 or 0), float(t1) if t1 else None)
         while not job.finished:
             yield progress_html(job), gr.skip(), gr.skip()
             time.sleep(0.5)

@@ -221,7 +221,8 @@ def test_the_clip_comes_back_with_its_frame_count_and_progress_while_it_ran(brow
     browser.upload("film-input", SAMPLE_CLIP)
     browser.shot("06_film_uploaded")
     browser.css("#film-run").click()
-    seen = _wait_for(lambda: "frames/s" in (t := browser.text("#film-status")) and "done" not in t and t, 180, 0.1)
+    seen = _wait_for(lambda: ("frames/s" in (t := browser.text("#film-status")) or "error" in t) and "done" not in t
+                     and t, 180, 0.1)
     browser.shot("07_film_running")
     assert "/60 frames" in seen and "ETA" in seen, seen
     _wait_for(lambda: "done" in browser.text("#film-status"), 300)
