@@ -61,7 +61,7 @@ def extract_zip(src: str | os.PathLike, folder: str | os.PathLike, max_bytes: in
         with zipfile.ZipFile(src) as z:
             members = [m for m in z.infolist() if not m.is_dir()]
             if sum(m.file_size for m in members) > max_bytes:
-                raise InputError(f"unpacks to more than {max_bytes / 1e6:.0f} MB; send fewer photos at once", src)
+                raise InputError(f"unpacks to more than {max_bytes / 2**20:.1f} MB; send fewer photos at once", src)
             for m in members:
                 dst = (folder / m.filename).resolve()
                 if not dst.is_relative_to(folder.resolve()):

@@ -129,7 +129,7 @@ def colorize_uploads(ws: Workspace, uploads: list[str], model: str, gain: float,
 
 
 def _upload_bytes(ws: Workspace) -> int:
-    return int(ws.cfg.max_upload_mb * 1e6)
+    return int(ws.cfg.max_upload_mb * 2**20)  # MB as the page's message counts them (MiB)
 
 
 def _short(error: str, uploads: list[str]) -> str:

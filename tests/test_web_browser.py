@@ -195,16 +195,18 @@ def test_bad_uploads_get_clear_errors_and_the_next_upload_works(browser, tmp_pat
     (tmp_path / "notes.txt").write_text("not a photo\n")
     data = SAMPLE_PHOTO.read_bytes()
     (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 3])
+    (tmp_path / "blank.jpg").write_bytes(b"")
     _open(browser)
-    browser.upload("photo-input", tmp_path / "notes.txt", tmp_path / "cut.jpg")
+    browser.upload("photo-input", tmp_path / "notes.txt", tmp_path / "cut.jpg", tmp_path / "blank.jpg")
     browser.css("#photo-run").click()
     _wait_for(lambda: "failed" in browser.text("#photo-status"), 120)
     browser.shot("04_bad_uploads")
     status = browser.text("#photo-status")
-    assert "Colorized 0 photo(s); 2 failed" in status
+    assert "Colorized 0 photo(s); 3 failed" in status
     lines = {line.split(":")[0].lstrip("- "): line for line in status.splitlines()[1:]}
-    assert set(lines) == {"notes.txt", "cut.jpg"}, status
+    assert set(lines) == {"notes.txt", "cut.jpg", "blank.jpg"}, status
     assert "not an image file" in lines["notes.txt"] and "truncated JPEG" in lines["cut.jpg"], status
+    assert "empty" in lines["blank.jpg"] or "0 bytes" in lines["blank.jpg"], status
     _open(browser)
     browser.upload("photo-input", SAMPLE_PHOTO)
     browser.css("#photo-run").click()
@@ -212,6 +214,22 @@ def test_bad_uploads_get_clear_errors_and_the_next_upload_works(browser, tmp_pat
     _wait_for(lambda: browser.text("#photo-download-0"), 30)
     browser.shot("05_after_bad_uploads")
     _colour_image_of(browser.download("#photo-download-0"), (451, 300))
+
+
+def test_an_upload_over_the_limit_is_refused_with_a_message(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    huge = tmp_path / "huge.tif"
+    with open(huge, "wb") as f:
+        f.truncate(22_000_000)  # the server runs with --max-upload-mb 20
+    _open(browser)
+    browser.css("#photo-input input[type=file]").send_keys(str(huge))
+    body = lambda: browser.driver.find_element(By.TAG_NAME, "body").text  # noqa: E731
+    said = _wait_for(lambda: next((line for line in body().splitlines() if "maximum allowed size" in line), None), 60)
+    browser.shot("05b_upload_too_large")
+    assert "of 20" in said and "huge.tif" in said, said
+    assert "huge" not in browser.text("#photo-input"), said
+    assert _responds(browser.url)
 
 
 def test_the_clip_comes_back_with_its_frame_count_and_progress_while_it_ran(browser):
