@@ -308,14 +308,21 @@ def _film_tab(gr, ws: Workspace, jobs: FilmJobs, models: list[str]) -> None:
     gr.Timer(2.0).tick(refresh, outputs=[listing, finished], concurrency_limit=None, show_progress="hidden")
 
 
+def host_warning(host: str, port: int) -> str | None:
+    """What to tell the user when the page would be reachable from other machines; None for localhost."""
+    if host in LOCAL_HOSTS:
+        return None
+    return (f"serving on {host}: anyone who can reach this machine on port {port} can use the page and upload "
+            "files; use --host 127.0.0.1 to keep it to this machine")
+
+
 def serve(cfg: ServeConfig) -> None:
     """Serve the page until interrupted; the temporary work folder is removed on the way out."""
     root = Path(cfg.work_dir) if cfg.work_dir else Path(tempfile.mkdtemp(prefix="framecolor-web-"))
     os.environ["GRADIO_TEMP_DIR"] = str(root / "uploads")  # uploads and served copies live in the work folder
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    if cfg.host not in LOCAL_HOSTS:
-        print(f"warning: serving on {cfg.host}: anyone who can reach this machine on port {cfg.port} can use the "
-              "page and upload files; use --host 127.0.0.1 to keep it to this machine", file=sys.stderr)
+    if (warning := host_warning(cfg.host, cfg.port)) is not None:
+        print(f"warning: {warning}", file=sys.stderr)
     signal.signal(signal.SIGTERM, _interrupt)  # a stopped service cleans up as Ctrl-C does
     try:
         import gradio as gr

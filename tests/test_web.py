@@ -77,3 +77,8 @@ def test_serve_refuses_a_zero_concurrency_before_starting(capsys):
 def test_importing_the_package_and_cli_does_not_import_gradio():
     code = "import framecolor, framecolor.cli, sys; print('gradio' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_only_a_local_address_is_served_without_a_warning():
+    assert web.host_warning("127.0.0.1", 7860) is None and web.host_warning("localhost", 7860) is None
+    assert "anyone who can reach this machine on port 7860" in web.host_warning("0.0.0.0", 7860)
