@@ -278,7 +278,7 @@ def _film_tab(gr, ws: Workspace, jobs: FilmJobs, models: list[str]) -> None:
         model = gr.Dropdown(models, value=VIDEO_MODEL, label="Model")
         temporal = gr.Radio(list(TEMPORAL_MODES), value="flow", label="Temporal mode")
         start = gr.Number(0, label="Start (s)", minimum=0)
-        end = gr.Number(0, label="End (s; 0: to the end)", minimum=0)
+        end = gr.Number(0, label="End (s; 0: to the end)", minimum=0, elem_id="film-end")
     run = gr.Button("Colorize film", variant="primary", elem_id="film-run")
     status = gr.HTML(elem_id="film-status")
     video = gr.Video(label="Result", interactive=False, elem_id="film-result")
