@@ -74,6 +74,7 @@ class Workspace:
     root: Path
     models: Models
     slots: threading.BoundedSemaphore
+    busy: set = field(default_factory=set)  # folders of films still running: never swept
 
     def new_folder(self, kind: str) -> Path:
         self.sweep(kind)
@@ -85,7 +86,7 @@ class Workspace:
         """Remove `kind` folders older than keep_hours (a running film's folder is younger)."""
         cutoff = time.time() - self.cfg.keep_hours * 3600
         for old in (self.root / kind).glob("*"):
-            if old.stat().st_mtime < cutoff:
+            if old not in self.busy and old.stat().st_mtime < cutoff:
                 shutil.rmtree(old, ignore_errors=True)
 
 
@@ -171,6 +172,7 @@ class FilmJobs:
         shutil.copyfile(upload, src)  # the upload cache may be swept while the film runs
         job = FilmJob(uuid.uuid4().hex[:8], src.name, folder)
         self.jobs[job.id] = job
+        self.ws.busy.add(folder)
         self.pool.submit(self._run, job, src, model, temporal, start, end)
         return job
 
@@ -194,8 +196,12 @@ class FilmJobs:
                 traceback.print_exc()
         finally:
             src.unlink(missing_ok=True)
+            self.ws.busy.discard(job.folder)
 
     def newest_first(self) -> list[FilmJob]:
+        """The jobs whose folder is still there (a swept one is forgotten), newest first."""
+        for gone in [k for k, j in self.jobs.items() if j.finished and not j.folder.exists()]:
+            del self.jobs[gone]
         return sorted(self.jobs.values(), key=lambda j: j.started, reverse=True)
 
 

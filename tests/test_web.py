@@ -82,3 +82,18 @@ def test_importing_the_package_and_cli_does_not_import_gradio():
 def test_only_a_local_address_is_served_without_a_warning():
     assert web.host_warning("127.0.0.1", 7860) is None and web.host_warning("localhost", 7860) is None
     assert "anyone who can reach this machine on port 7860" in web.host_warning("0.0.0.0", 7860)
+
+
+def test_old_results_are_swept_but_a_running_film_is_not(ws):
+    import os
+    import time
+
+    old, running, fresh = (ws.new_folder("films") for _ in range(3))
+    for folder in (old, running):
+        os.utime(folder, (time.time() - 25 * 3600,) * 2)  # keep_hours is 24
+    ws.busy.add(running)
+    jobs = web.FilmJobs(ws)
+    jobs.jobs = {"a": web.FilmJob("a", "old.mp4", old, state="done")}
+    ws.sweep("films")
+    assert not old.exists() and running.exists() and fresh.exists()
+    assert jobs.newest_first() == []  # the swept job is no longer listed
