@@ -115,13 +115,12 @@ def colorize_uploads(ws: Workspace, uploads: list[str], model: str, gain: float,
             inputs.append(str(extract_zip(up, folder / "in" / f"{i}-{Path(up).stem}", _upload_bytes(ws))))
         except InputError as e:
             errors.append(f"{Path(up).name}: {e.reason}")
-    engine = ws.models.get(model)
-    engine = dataclasses.replace(engine, size=int(size), chroma_gain=float(gain))
-    with ws.slots:
+    with ws.slots:  # loading a model counts as a model run: never two models at once
+        engine = dataclasses.replace(ws.models.get(model), size=int(size), chroma_gain=float(gain))
         results = colorize_files(engine, inputs, str(folder / "out"), progress=False,
                                  max_pixels=ws.cfg.max_pixels, fmt="png")
     done = [r for r in results if r.error is None]
-    errors += [_short(r.error, uploads) for r in results if r.error]
+    errors += [_short(r.error, uploads, folder / "in") for r in results if r.error]
     names = {str(r.output.relative_to(folder / "out")): r.output for r in done}
     archive = str(write_zip(names, folder / "colorized.zip")) if len(done) > 1 else None
     lines = [f"Colorized {len(done)} photo(s)" + (f"; {len(errors)} failed:" if errors else ".")]
@@ -133,10 +132,10 @@ def _upload_bytes(ws: Workspace) -> int:
     return int(ws.cfg.max_upload_mb * 2**20)  # MB as the page's message counts them (MiB)
 
 
-def _short(error: str, uploads: list[str]) -> str:
-    """An error line with the upload's temporary folder cut off its file name."""
-    for up in uploads:
-        error = error.replace(str(Path(up).parent) + os.sep, "")
+def _short(error: str, uploads: list[str], unpacked: Path) -> str:
+    """An error line with the server's folders cut off its file name (uploads, unpacked zips)."""
+    for prefix in [str(unpacked)] + [str(Path(up).parent) for up in uploads]:  # the deeper one first
+        error = error.replace(prefix + os.sep, "")
     return error
 
 
@@ -255,7 +254,14 @@ def _photos_tab(gr, ws: Workspace, models: list[str]) -> None:
     def colorize(uploads, model_name, chroma, working):
         if not uploads:
             return [], "Add one or more photos (or a zip of them) first.", gr.update(visible=False)
-        batch = colorize_uploads(ws, [str(u) for u in uploads], model_name, chroma, working or 256)
+        try:
+            batch = colorize_uploads(ws, [str(u) for u in uploads], model_name, chroma, working or 256)
+        except Exception as e:  # noqa: BLE001 - a user's error is shown in the page; a bug goes to the server log
+            from .cli import user_error
+
+            if user_error(e) is None:
+                raise
+            return [], f"Error: {user_error(e)}", gr.update(visible=False)
         return batch.results, batch.message, gr.update(value=batch.archive, visible=batch.archive is not None)
 
     model.change(own_gain, model, gain)

@@ -48,7 +48,7 @@ def test_photos_and_a_zip_come_back_as_pngs_with_a_zip_of_all(ws, tmp_path, chel
     with zipfile.ZipFile(batch.archive) as z:
         assert sorted(z.namelist()) == names
     # as in a folder, files without an image extension are passed over; an empty "photo" is named
-    assert batch.message.startswith("Colorized 2 photo(s); 1 failed:\n- ") and "empty.jpg" in batch.message, batch.message
+    assert batch.message.startswith("Colorized 2 photo(s); 1 failed:\n- 1-album/trip/empty.jpg: "), batch.message
 
 
 def test_a_bad_zip_is_named_and_the_good_photo_still_done(ws, tmp_path, chelsea):
