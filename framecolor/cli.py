@@ -386,11 +386,12 @@ def _parser_serve(sub) -> argparse.ArgumentParser:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    try:
-        from .web import ServeConfig, serve
-        import gradio  # noqa: F401 - the extra's check, before anything starts
-    except ImportError as e:
-        print(f"error: {e}; install the web extra: pip install 'framecolor[web]'", file=sys.stderr)
+    import importlib.util
+
+    from .web import ServeConfig, serve  # gradio itself is imported by serve, after it has set its folders
+
+    if importlib.util.find_spec("gradio") is None:
+        print("error: the web page needs Gradio; install the web extra: pip install 'framecolor[web]'", file=sys.stderr)
         return EXIT_USAGE
     if args.concurrency < 1 or args.max_upload_mb <= 0:
         print("error: --concurrency must be at least 1 and --max-upload-mb above 0", file=sys.stderr)

@@ -280,4 +280,5 @@ def test_the_stopped_server_leaves_no_temporary_files(server, browser):
     url, tmp, proc, log = server
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 0, _tail(log)
-    assert not list(tmp.glob("framecolor-web-*")), _tail(log)
+    left = [p.name for p in tmp.iterdir() if not p.name.startswith("torchinductor_")]  # torch's own cache
+    assert left == [], _tail(log)  # uploads, results and Gradio's copies are all gone
