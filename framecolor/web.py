@@ -188,7 +188,8 @@ class FilmJobs:
                                             preset="veryfast", on_progress=lambda p: setattr(job, "progress", p))
             job.state = "done"
         except Exception as e:  # noqa: BLE001 - a user's error becomes the job's message; a bug is logged too
-            job.error, job.state = user_error(e) or f"internal error: {type(e).__name__}: {e}", "failed"
+            message = user_error(e) or f"internal error: {type(e).__name__}: {e}"
+            job.error, job.state = message.replace(str(job.folder) + os.sep, ""), "failed"
             if user_error(e) is None:
                 import traceback
 

@@ -97,3 +97,16 @@ def test_old_results_are_swept_but_a_running_film_is_not(ws):
     ws.sweep("films")
     assert not old.exists() and running.exists() and fresh.exists()
     assert jobs.newest_first() == []  # the swept job is no longer listed
+
+
+def test_a_film_that_is_no_video_fails_with_its_name_and_the_next_job_runs(ws, tmp_path):
+    import video_clips as vc
+
+    (tmp_path / "notes.mp4").write_text("not a film")
+    jobs = web.FilmJobs(ws)
+    bad = jobs.submit(str(tmp_path / "notes.mp4"), "tiny", "none", 0.0, None)
+    good = jobs.submit(str(vc.make_clip(tmp_path / "clip.mp4", n=8)), "tiny", "flow", 0.0, None)
+    jobs.pool.shutdown(wait=True)
+    assert bad.state == "failed" and bad.error.startswith("notes.mp4: ") and str(tmp_path) not in bad.error
+    assert good.state == "done" and good.output.name == "clip_color.mp4" and good.progress.done == 8
+    assert not (good.folder / "clip.mp4").exists()  # the copy of the upload is removed once it is done
