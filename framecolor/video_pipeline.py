@@ -515,7 +515,11 @@ def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, p
             on_progress: Callable[[VideoProgress], None] | None = None) -> Path:
     """Colorize `info.path` into `dst` (resuming from committed chunks) and remux the result.
     `check_output` has passed for these settings. `on_progress` gets a VideoProgress after each batch."""
-    fmt_codec = pick_codec(job.encode, container_format(dst))
+    width = info.width * (2 if job.side_by_side else 1)
+    fmt_codec = pick_codec(job.encode, container_format(dst), width, info.height)
+    if log is not None and job.encode.codec is None and fmt_codec == "libvpx-vp9" and container_format(dst) != "webm":
+        log(f"{info.path}: {width}x{info.height} has an odd side, which H.264 4:2:0 cannot hold; writing VP9 "
+            "4:2:0 at the exact size (browsers and Android play it; --codec libx264 gives H.264 4:4:4)")
     batch = max(1, engine.batch_size)
     chunk = -(-job.chunk_frames // batch) * batch
     colorizer = StreamColorizer(engine, job.temporal, job.cut_threshold, job.flow_strength)
@@ -526,7 +530,6 @@ def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, p
                                 f"({len(store.chunks)} finished chunks in {store.dir})"))
     colorizer.load(store.state())
     frames = read_frames(info, job.start, job.end, store.last_pts, store.frames_done, backend)
-    width = info.width * (2 if job.side_by_side else 1)
 
     def make_writer(path: Path) -> ChunkWriter:
         return ChunkWriter(path, fmt_codec, job.encode, width, info.height, info.time_base, info.fps, info.sar)
@@ -543,7 +546,7 @@ def check_output(info: VideoInfo, dst: Path, job: VideoJob) -> None:
     """VideoError now, rather than after the film is colorized, when `dst`'s container cannot hold the
     encoded video and the source's audio (a trial remux of two frames and a few audio packets)."""
     width = info.width * (2 if job.side_by_side else 1)
-    check_container(dst, pick_codec(job.encode, container_format(dst)), info, job.encode, width)
+    check_container(dst, pick_codec(job.encode, container_format(dst), width, info.height), info, job.encode, width)
 
 
 def _warn_if_short(info: VideoInfo, store: ChunkStore, job: VideoJob) -> None:

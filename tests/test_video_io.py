@@ -157,3 +157,40 @@ def test_a_gain_given_rules_photos_and_film():
     assert (card.chroma_gain, card.film_chroma_gain) == (1.2, 0.6)
     given = load_colorizer("unet-lite2", device="cpu", chroma_gain=0.9)
     assert (given.chroma_gain, given.film_chroma_gain) == (0.9, None)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_odd_sized_film_is_written_420_at_its_exact_size(tmp_path, engine, suffix):
+    """H.264 4:2:0 cannot hold an odd side (its crop counts in 2-pixel units), and H.264 4:4:4 does not
+    play in browsers, so an odd-sized film becomes VP9 4:2:0 at the exact size, with its sound."""
+    import av
+
+    src = vc.make_clip(tmp_path / "odd.mkv", n=12, h=47, w=65, audio=True, codec="libvpx-vp9")
+    notes = []
+    out = _run(src, tmp_path / f"colour{suffix}", engine, log=notes.append)
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert (v.codec_context.name, v.codec_context.pix_fmt, v.width, v.height) == ("vp9", "yuv420p", 65, 47)
+        assert len(c.streams.audio) == 1
+    frames = vc.decoded(out)[1]
+    assert len(frames) == 12 and frames[0].shape == (47, 65, 3)
+    assert vc.packet_hashes(out) == vc.packet_hashes(src)  # the sound is copied untouched
+    assert any("odd side" in n for n in notes)
+
+
+def test_odd_sized_film_keeps_h264_when_asked(tmp_path, engine):
+    import av
+
+    src = vc.make_clip(tmp_path / "odd.mkv", n=6, h=47, w=65, codec="libvpx-vp9")
+    out = _run(src, tmp_path / "colour.mp4", engine, codec="libx264")
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert (v.codec_context.name, v.codec_context.pix_fmt, v.width, v.height) == ("h264", "yuv444p", 65, 47)
+
+
+def test_even_sized_film_stays_h264_420(tmp_path, engine):
+    import av
+
+    out = _run(vc.make_clip(tmp_path / "even.mp4", n=6, h=48, w=64), tmp_path / "colour.mp4", engine)
+    with av.open(str(out)) as c:
+        assert (c.streams.video[0].codec_context.name, c.streams.video[0].codec_context.pix_fmt) == ("h264", "yuv420p")

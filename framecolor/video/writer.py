@@ -38,10 +38,19 @@ def container_format(path: str | os.PathLike) -> str:
     return CONTAINERS[suffix]
 
 
-def pick_codec(settings: EncodeSettings, fmt: str) -> str:
+# Containers that hold VP9, which browsers play at any size in 4:2:0. H.264 4:2:0 cannot have an odd
+# width or height: its crop fields count in 2-pixel units (h264_metadata refuses crop_right=1), so an
+# odd-sized film would need H.264 4:4:4, which browsers, phones and QuickTime do not play.
+_VP9_CONTAINERS = ("webm", "mp4", "matroska")
+
+
+def pick_codec(settings: EncodeSettings, fmt: str, width: int = 2, height: int = 2) -> str:
+    """The codec asked for; else VP9 for .webm, and for odd-sized frames where the container holds it
+    (4:2:0 at the exact size); else H.264."""
     import av
 
-    codec = settings.codec or ("libvpx-vp9" if fmt == "webm" else "libx264")
+    odd = bool(width % 2 or height % 2)
+    codec = settings.codec or ("libvpx-vp9" if fmt == "webm" or (odd and fmt in _VP9_CONTAINERS) else "libx264")
     if codec not in av.codecs_available:
         raise VideoError(f"video codec {codec!r} is not available in this PyAV build")
     return codec
