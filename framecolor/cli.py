@@ -122,7 +122,7 @@ def _parser_train(sub) -> argparse.ArgumentParser:
                    help="plateau: halve on a validation-loss plateau (thesis); cosine: anneal per epoch to 1e-5")
     p.add_argument("--weight-decay", type=float, default=0.0, help="> 0 uses AdamW's decoupled weight decay")
     p.add_argument("--ema", type=float, default=None, metavar="DECAY",
-                   help="evaluate and checkpoint an exponential moving average of the weights (e.g. 0.999)")
+                   help="evaluate and checkpoint an exponential moving average of the weights (e.g. 0.999; unet: photos stage only)")
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with AVX-512 BF16 and on GPUs)")
@@ -157,7 +157,7 @@ def _run_train_unet(args: argparse.Namespace) -> int:
     tcfg = UNetTrainConfig(stage=stage, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=loss,
                            colorful_weight=args.colorful_weight, crop=args.crop, seed=args.seed, bf16=args.bf16,
                            checkpoint_every=args.checkpoint_every, max_images=args.max_images,
-                           unfreeze_blocks=args.unfreeze_blocks, warmup_steps=args.warmup_steps)
+                           unfreeze_blocks=args.unfreeze_blocks, warmup_steps=args.warmup_steps, ema=args.ema)
     command = "framecolor " + " ".join(shlex.quote(a) for a in args.argv)
     print(train_unet(args.data, args.output, mcfg, tcfg, command, args.device, args.init_from, args.cache,
                      log=lambda m: print(m, file=sys.stderr, flush=True)))

@@ -192,12 +192,41 @@ def test_photos_stage_fine_tunes_from_stage_one_and_resumes(tiny_folder, tmp_pat
     assert card["hardware"].startswith(("CPU ", "CUDA "))
 
 
-def _train2(folder, out, epochs, stage, crop, init_from):
+def _train2(folder, out, epochs, stage, crop, init_from, ema=None):
     from framecolor.training.unet_loop import UNetTrainConfig, train_unet
 
-    cfg = UNetTrainConfig(stage=stage, epochs=epochs, batch_size=4, crop=crop, warmup_steps=1, lr_min=1e-4)
+    cfg = UNetTrainConfig(stage=stage, epochs=epochs, batch_size=4, crop=crop, warmup_steps=1, lr_min=1e-4, ema=ema)
     return train_unet(str(folder), str(out), unet_config(), cfg, command="test", init_from=init_from,
                       cache_dir=str(out.parent / "cache"), log=lambda m: None)
+
+
+def test_photos_stage_weight_average_is_saved_scored_and_resumed_exactly(tmp_path, astronaut):
+    """--ema: the checkpoint holds the averaged weights (not the live ones), both are scored each epoch,
+    and a run stopped after one epoch and resumed ends bit for bit like the run that was never stopped."""
+    from PIL import Image
+    from safetensors.torch import load_file
+
+    from framecolor.training.unet_loop import UNetTrainConfig
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(10):
+        Image.fromarray(np.ascontiguousarray(astronaut[i * 16:i * 16 + 200, i * 20:i * 20 + 220])).save(photos / f"p{i}.png")
+    kw = dict(stage="photos", crop=64, init_from=None, ema=0.9)
+    whole = _train2(photos, tmp_path / "whole", epochs=2, **kw)
+    plain = _train2(photos, tmp_path / "plain", epochs=2, **{**kw, "ema": None})
+    _train2(photos, tmp_path / "cut", epochs=1, **kw)
+    resumed = _train2(photos, tmp_path / "cut", epochs=2, **kw)
+    a, b, live = load_file(whole), load_file(resumed), load_file(plain)
+    assert a.keys() == b.keys() == live.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], live[k]) for k in a if k.endswith("weight"))
+    history = json.loads((tmp_path / "cut" / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert all(np.isfinite(h["val_psnr"]) and np.isfinite(h["live_val_psnr"]) for h in history)
+    with pytest.raises(ValueError, match="weight average"):  # resuming with other settings is refused
+        _train2(photos, tmp_path / "cut", epochs=3, **{**kw, "ema": None})
+    with pytest.raises(ValueError, match="photos stage only"):
+        UNetTrainConfig(stage="tinyimagenet", ema=0.99)
 
 
 def test_unfrozen_stages_are_trained_saved_and_loaded(tmp_path, astronaut):

@@ -32,6 +32,7 @@ from ..config import ColorizerConfig
 from ..io import atomic_write
 from ..metrics import colorfulness, psnr
 from ..models.registry import build_model, save_checkpoint
+from .ema import WeightEma
 from .loop import _autocast, make_loss, plot_history
 
 STAGES = ("tinyimagenet", "photos")
@@ -58,10 +59,15 @@ class UNetTrainConfig:
     unfreeze_blocks: int = 0  # fine-tune the backbone's last N stages too, at lr * backbone_lr_scale
     backbone_lr_scale: float = 0.1
     stop_after_steps: int | None = None  # Tiny ImageNet stage: leave after this many steps, as if interrupted
+    ema: float | None = None  # photos stage: keep, score and save a moving average of the weights (decay)
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
             raise ValueError(f"stage={self.stage!r}; expected one of {', '.join(STAGES)}")
+        if self.ema is not None and self.stage != "photos":
+            raise ValueError("the weight average (ema) is kept in the photos stage only")
+        if self.ema is not None and not 0.0 < self.ema < 1.0:
+            raise ValueError(f"ema decay must be in (0, 1), got {self.ema}")
 
 
 def bf16_supported() -> bool:
@@ -206,17 +212,24 @@ def _flip(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask.view(-1, *[1] * (x.ndim - 1)), x.flip(-1), x)
 
 
-def _save_resume(path: Path, model, opt, epoch: int, step: int, history: list) -> None:
+def _save_resume(path: Path, model, opt, epoch: int, step: int, history: list, ema: WeightEma | None = None) -> None:
     state = {"model": model.trainable_state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step,
              "history": json.dumps(history), "rng": torch.get_rng_state()}
+    if ema is not None:
+        state["ema"] = ema.state_dict()
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write(path, buf.getvalue())
 
 
-def _load_resume(path: Path, model, opt) -> tuple[int, int, list]:
+def _load_resume(path: Path, model, opt, ema: WeightEma | None = None) -> tuple[int, int, list]:
     state = torch.load(path, map_location="cpu", weights_only=True)
+    if (ema is None) != ("ema" not in state):
+        raise ValueError(f"{path}: saved {'with' if 'ema' in state else 'without'} a weight average (ema), "
+                         f"resumed {'with' if ema is not None else 'without'}; use the run's original settings or a new folder")
     model.load_state_dict(state["model"], strict=False)
+    if ema is not None:
+        ema.load_state_dict(state["ema"])
     opt.load_state_dict(state["opt"])
     torch.set_rng_state(state["rng"])
     return state["epoch"], state["step"], json.loads(state["history"])
@@ -240,7 +253,7 @@ def _optimizer(model, cfg: UNetTrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def _step(model, opt, loss_fn, L, ab, features, lr: float, bf16: bool) -> float:
+def _step(model, opt, loss_fn, L, ab, features, lr: float, bf16: bool, ema: WeightEma | None = None) -> float:
     for g in opt.param_groups:
         g["lr"] = lr * g.get("lr_scale", 1.0)
     with _autocast(bf16):
@@ -249,6 +262,8 @@ def _step(model, opt, loss_fn, L, ab, features, lr: float, bf16: bool) -> float:
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
+    if ema is not None:
+        ema.update(model)
     return loss.item()
 
 
@@ -343,8 +358,10 @@ def train_photos(data: str, out: Path, model, cfg: UNetTrainConfig, meta: dict, 
     loss_fn = make_unet_loss(model, cfg, _class_weights(model, shards["train"].images[:, ::4, ::4], out))
     opt = _optimizer(model, cfg)
     steps = len(train_set) // cfg.batch_size
+    ema = WeightEma(model, cfg.ema) if cfg.ema else None
+    scored = ema.model if ema else model  # what is validated and saved
     resume = out / "resume.pt"
-    epoch, _, history = _load_resume(resume, model, opt) if resume.is_file() else (0, 0, [])
+    epoch, _, history = _load_resume(resume, model, opt, ema) if resume.is_file() else (0, 0, [])
     if epoch:
         log(f"resuming after epoch {epoch} from {resume}")
     meta = {**meta, "train_images": len(shards["train"].names), "val_images": len(shards["val"].names)}
@@ -356,14 +373,16 @@ def train_photos(data: str, out: Path, model, cfg: UNetTrainConfig, meta: dict, 
         loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen, drop_last=True)
         for step, (rgb, _) in enumerate(loader):
             L, ab = batch_to_lab(rgb.to(device))
-            losses.append(_step(model, opt, loss_fn, L, ab, None, lr_at(epoch * steps + step, cfg.epochs * steps, cfg), cfg.bf16))
+            losses.append(_step(model, opt, loss_fn, L, ab, None, lr_at(epoch * steps + step, cfg.epochs * steps, cfg), cfg.bf16, ema))
             if (step + 1) % cfg.checkpoint_every == 0:
                 log(f"epoch {epoch + 1} step {step + 1}/{steps} loss {np.mean(losses[-cfg.checkpoint_every:]):.4f} "
                     f"{(time.time() - t0) / len(losses):.2f} s/step")
-        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "seconds": round(time.time() - t0, 1),
-               **_validate(model, ((*batch_to_lab(rgb.to(device)), None) for rgb, _ in val_loader), loss_fn, cfg.bf16)}
-        _finish_epoch(model, out, meta, history, row, log)
-        _save_resume(resume, model, opt, epoch + 1, 0, history)
+        val = lambda m: _validate(m, ((*batch_to_lab(rgb.to(device)), None) for rgb, _ in val_loader), loss_fn, cfg.bf16)
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "seconds": round(time.time() - t0, 1), **val(scored)}
+        if ema is not None:  # the live weights too, to show what the average buys
+            row.update({f"live_{k}": v for k, v in val(model).items()})
+        _finish_epoch(scored, out, meta, history, row, log)
+        _save_resume(resume, model, opt, epoch + 1, 0, history, ema)
     return out / "last.safetensors"
 
 
