@@ -12,7 +12,7 @@ from .images import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_STATUS_HELP = """exit status:
   0    everything asked for was done
-  1    colorize: some inputs failed (each is named on its own 'error:' line; the others were written)
+  1    colorize, batch: some inputs failed (each is named on its own 'error:' line; the others were written)
   2    bad usage, or a bad input to a one-input command (video, convert): nothing was written
   130  interrupted (Ctrl-C); video: finished chunks are kept, run the same command again to resume"""
 
@@ -401,6 +401,57 @@ def _run_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _parser_batch(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("batch", help="colorize whole collections of photos and films as one resumable job "
+                                     "(locally, or on a Ray cluster)")
+    p.add_argument("inputs", nargs="+", help="photos, films, folders (recursively) and CSV manifests "
+                                             "(a header row with 'input' and optionally 'output')")
+    p.add_argument("-o", "--output", required=True,
+                   help="output folder: the input trees are mirrored there, and the job's state is kept in "
+                        "its .framecolor-batch folder (run the same command again to continue)")
+    p.add_argument("--retries", type=int, default=2,
+                   help="tries after an item's first failure, over all runs of the job (default: %(default)s)")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run on Ray: 'auto' (a running cluster), an address (ray://host:10001 or host:6379), or "
+                        "nothing for a Ray started by the command (needs the ray extra)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="with --ray: model workers (default: one per GPU, else one per CPU)")
+    p.add_argument("--split-scenes", action="store_true",
+                   help="cut each film at its scene cuts and colour the segments on several workers")
+    p.add_argument("--min-segment", type=float, default=10.0, metavar="SECONDS",
+                   help="with --split-scenes: the shortest segment (default: %(default)s s)")
+    p.add_argument("--format", choices=OUTPUT_FORMATS, default=None, dest="fmt", help="photos: as colorize --format")
+    p.add_argument("--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help="photos: as colorize --max-pixels")
+    p.add_argument("--side-by-side", action="store_true", help="write before|after photos and films")
+    p.add_argument("--photo-model", default=PHOTO_MODEL, help="model for the photos (default: %(default)s)")
+    p.add_argument("--temporal", choices=["none", "flow", "lstm"], default="flow", help="films: as video --temporal")
+    p.add_argument("--codec", default=None, help="films: as video --codec")
+    p.add_argument("--crf", type=int, default=18, help="films: as video --crf")
+    p.add_argument("--preset", default="medium", help="films: as video --preset")
+    p.add_argument("--chunk-frames", type=int, default=240, help="films: as video --chunk-frames")
+    p.add_argument("--flow-strength", type=float, default=FLOW_STRENGTH, help="films: as video --flow-strength")
+    p.add_argument("--cut-threshold", type=float, default=0.4, help="films: as video --cut-threshold")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    _add_common_model_args(p, VIDEO_MODEL, frames=True)
+    return p
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    from .batch import BatchSettings, run_batch
+
+    _warnings_as_lines()
+    settings = BatchSettings(args.photo_model, args.model, args.size, args.device, args.precision, args.chroma_gain,
+                             args.batch_size, args.embedder_weights, args.side_by_side, args.fmt, args.max_pixels,
+                             args.temporal, args.codec, args.crf, args.preset, args.chunk_frames,
+                             args.flow_strength, args.cut_threshold, args.split_scenes, args.min_segment)
+    summary = run_batch(args.inputs, args.output, settings, args.retries, args.ray, args.workers,
+                        progress=not args.no_progress)
+    for line in summary.lines():
+        print(line, file=sys.stderr)
+    return EXIT_SOME_FAILED if summary.failures or summary.count("pending") else EXIT_OK
+
+
 # name -> (parser builder, runner). Each subcommand adds one line here.
 COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "colorize": (_parser_colorize, _run_colorize),
@@ -411,12 +462,14 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "video": (_parser_video, _run_video),
     "evaluate-video": (_parser_evaluate_video, _run_evaluate_video),
     "serve": (_parser_serve, _run_serve),
+    "batch": (_parser_batch, _run_batch),
 }
 
 
 # What an interrupted command has left, after "interrupted".
 INTERRUPTED = {"colorize": "the images finished so far are written",
-               "video": "finished chunks are kept; run the same command again to resume"}
+               "video": "finished chunks are kept; run the same command again to resume",
+               "batch": "finished items are recorded; run the same command again to continue"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -64,6 +64,22 @@ def l_from_rgb8(rgb: torch.Tensor) -> torch.Tensor:
     return 116 * f - 16
 
 
+def full_l_cpu(frames: list[np.ndarray]) -> torch.Tensor:
+    """(H, W, 3) uint8 RGB or (H, W) grey frames -> (B, 1, H, W) float32 L* (OpenCV, on the CPU)."""
+    L = np.empty((len(frames), 1, *frames[0].shape[:2]), np.float32)
+    for f, dst in zip(frames, L[:, 0]):
+        color_cpu.l_from_pixels(f, dst)
+    return torch.from_numpy(L)
+
+
+def working_l(L: torch.Tensor, size: int) -> tuple[torch.Tensor, np.ndarray]:
+    """(B, 1, H, W) full-resolution L* -> ((B, 1, h, w) working-size L*, (B, h, w) uint8 L* * 2.55),
+    the second for the optical flow and the scene-cut detector."""
+    small = F.interpolate(L, size=working_shape(*L.shape[-2:], size), mode="bilinear", antialias=True,
+                          align_corners=False)
+    return small, (small[:, 0] * 2.55).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
 @dataclass
 class Prepared:
     L: torch.Tensor  # (B, 1, H, W) full-resolution L* in [0, 100]
@@ -111,9 +127,7 @@ class StreamColorizer:
 
     def _working(self, p: "Prepared") -> "Prepared":
         if p.small is None:
-            p.small = F.interpolate(p.L, size=working_shape(*p.L.shape[-2:], self.engine.size), mode="bilinear",
-                                    antialias=True, align_corners=False)
-            p.gray = (p.small[:, 0] * 2.55).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+            p.small, p.gray = working_l(p.L, self.engine.size)
         return p
 
     @torch.no_grad()
@@ -162,10 +176,7 @@ class StreamColorizer:
     def _full_l(self, frames: list[np.ndarray]) -> torch.Tensor:
         dev = self.engine.device
         if dev.type == "cpu":
-            L = np.empty((len(frames), 1, *frames[0].shape[:2]), np.float32)
-            for f, dst in zip(frames, L[:, 0]):
-                color_cpu.l_from_pixels(f, dst)
-            return torch.from_numpy(L)
+            return full_l_cpu(frames)
         rgbs = [f if f.ndim == 3 else np.repeat(f[..., None], 3, axis=2) for f in frames]
         x = torch.from_numpy(np.stack(rgbs))
         if dev.type == "cuda":
@@ -253,7 +264,7 @@ class ChunkStore:
     state) and manifest.json, keyed by the input and the settings. Commits are atomic."""
 
     def __init__(self, dst: Path, key: str):
-        self.dir, self.key = dst.parent / f".{dst.name}.framecolor", key
+        self.dir, self.key = self.folder_of(dst), key
         self.manifest = self.dir / "manifest.json"
         self.chunks: list[dict] = self._load()
 
@@ -287,6 +298,21 @@ class ChunkStore:
         from .io import atomic_write
 
         atomic_write(self.manifest, json.dumps({"key": self.key, "chunks": self.chunks, "complete": True}).encode())
+
+    @staticmethod
+    def folder_of(dst: Path) -> Path:
+        return dst.parent / f".{dst.name}.framecolor"
+
+    @classmethod
+    def finished_chunks(cls, dst: Path) -> list[tuple[Path, int]] | None:
+        """(chunk file, frames) of `dst`'s work folder when every frame is in it (mark_complete),
+        else None; read without the resume key, and nothing is removed."""
+        folder = cls.folder_of(dst)
+        try:
+            data = json.loads((folder / "manifest.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return [(folder / c["file"], c["frames"]) for c in data["chunks"]] if data.get("complete") else None
 
     @property
     def complete(self) -> bool:
@@ -515,6 +541,16 @@ def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, p
             on_progress: Callable[[VideoProgress], None] | None = None) -> Path:
     """Colorize `info.path` into `dst` (resuming from committed chunks) and remux the result.
     `check_output` has passed for these settings. `on_progress` gets a VideoProgress after each batch."""
+    store = encode_job(info, dst, engine, job, progress, backend, queue_size, log, on_progress)
+    _finish(info, dst, store, job)
+    return dst
+
+
+def encode_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, progress: bool = True,
+               backend: str = "auto", queue_size: int = 4, log: Callable[[str], None] | None = None,
+               on_progress: Callable[[VideoProgress], None] | None = None) -> ChunkStore:
+    """Colorize `info.path` (between job.start and job.end) into the chunks of `dst`'s work folder,
+    resuming after the chunks committed there; returns the store. Nothing is remuxed."""
     width = info.width * (2 if job.side_by_side else 1)
     fmt_codec = pick_codec(job.encode, container_format(dst), width, info.height)
     if log is not None and job.encode.codec is None and fmt_codec == "libvpx-vp9" and container_format(dst) != "webm":
@@ -538,8 +574,7 @@ def run_job(info: VideoInfo, dst: Path, engine: ImageColorizer, job: VideoJob, p
     stages = Stages(map(prepare, _batches(frames, batch)), predict, queue_size, model_workers(colorizer), ordered)
     with _progress(info, job, store.frames_done, progress, on_progress) as bar, opencv_threads(engine.device):
         _encode_chunks(stages, store, make_writer, render, chunk, bar)
-    _finish(info, dst, store, job)
-    return dst
+    return store
 
 
 def check_output(info: VideoInfo, dst: Path, job: VideoJob) -> None:
@@ -567,27 +602,40 @@ def _umask() -> int:
 
 
 def _finish(info: VideoInfo, dst: Path, store: ChunkStore, job: VideoJob) -> None:
-    from .io import temp_path_beside
-
     if store.frames_done == 0:
         store.remove()
         raise VideoError(f"no frames between --start {job.start} and --end {job.end}", info.path)
     _warn_if_short(info, store, job)
     store.mark_complete()
+    try:
+        remux_into(dst, store.paths(), info, job.start, job.end)
+    except VideoError as e:  # the colorized chunks are kept: only the remux is to be redone
+        other = dst.with_suffix(".mkv" if dst.suffix.lower() != ".mkv" else ".mp4").name
+        raise VideoError(f"{e.reason}. The {store.frames_done} colorized frames are kept in {store.dir}: run "
+                         f"the same command again to retry, or with -o {other} to write them into another "
+                         "container without colorizing again", dst) from None
+    store.remove()
+
+
+def remux_into(dst: Path, chunks: list[Path], info: VideoInfo, start: float = 0.0, end: float | None = None,
+               offsets: list[int] | None = None) -> None:
+    """`assemble` the chunks (each shifted by its offset, in the source time base) and the source's
+    audio into a temporary file beside `dst`, then rename it into place: `dst` is whole or absent."""
+    from .io import temp_path_beside
+
     tmp = temp_path_beside(dst)
     try:
-        try:
-            assemble(tmp, store.paths(), info, job.start, job.end, info.rotation)
-        except VideoError as e:  # the colorized chunks are kept: only the remux is to be redone
-            other = dst.with_suffix(".mkv" if dst.suffix.lower() != ".mkv" else ".mp4").name
-            raise VideoError(f"{e.reason}. The {store.frames_done} colorized frames are kept in {store.dir}: run "
-                             f"the same command again to retry, or with -o {other} to write them into another "
-                             "container without colorizing again", dst) from None
+        assemble(tmp, chunks, info, start, end, info.rotation, offsets=offsets)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
-    store.remove()
+
+
+def film_model(model: str | os.PathLike, temporal: str) -> str | os.PathLike:
+    """The model a film is colorized with: for `lstm`, the shipped default becomes the image model
+    with its trained temporal head (LSTM_MODEL)."""
+    return LSTM_MODEL if temporal == "lstm" and str(model) == VIDEO_MODEL else model
 
 
 def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | os.PathLike = VIDEO_MODEL, *,
@@ -618,7 +666,6 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike, model: str | 
     if dst.exists() and not overwrite:
         raise OutputExists(dst)
     check_output(info, dst, job)  # before the model loads and any frame is colorized
-    if temporal == "lstm" and str(model) == VIDEO_MODEL:
-        model = LSTM_MODEL  # the shipped image model with its trained temporal head
-    engine = colorizer or load_colorizer(model, device, size, precision, chroma_gain, batch_size)
+    engine = colorizer or load_colorizer(film_model(model, temporal), device, size, precision, chroma_gain,
+                                         batch_size)
     return run_job(info, dst, engine, job, progress, backend, log=log, on_progress=on_progress)

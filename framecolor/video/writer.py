@@ -188,13 +188,14 @@ def _chunk_packets(container, index_path: Path, out_stream) -> Iterator:
         yield p
 
 
-def _video_packets(stack: ExitStack, chunks: list[Path], out_stream) -> Iterator:
+def _video_packets(stack: ExitStack, chunks: list[Path], out_stream, offsets: list[int]) -> Iterator:
     import av
 
     last = None
-    for chunk in chunks:
+    for chunk, offset in zip(chunks, offsets):
         container = stack.enter_context(av.open(str(chunk)))
         for p in _chunk_packets(container, chunk.with_suffix(".json"), out_stream):
+            p.pts, p.dts = p.pts + offset, None if p.dts is None else p.dts + offset
             if last is not None and p.dts is not None and p.dts <= last:
                 p.dts = last + 1
             last = p.dts
@@ -234,9 +235,11 @@ def _sort_key(p) -> float:
 
 
 def assemble(dst: Path, chunks: list[Path], info: VideoInfo, start: float = 0.0, end: float | None = None,
-             rotation: int = 0, audio: bool = True, audio_packets: int | None = None) -> None:
+             rotation: int = 0, audio: bool = True, audio_packets: int | None = None,
+             offsets: list[int] | None = None) -> None:
     """Remux encoded chunks and the source's audio (copied untouched, cut to [start, end); only the
-    first `audio_packets` when given: a trial) into `dst`."""
+    first `audio_packets` when given: a trial) into `dst`. `offsets`: added to each chunk's timestamps
+    (source time base; default 0), for chunks colorized from later starts (scene segments)."""
     import itertools
 
     import av
@@ -253,7 +256,7 @@ def assemble(dst: Path, chunks: list[Path], info: VideoInfo, start: float = 0.0,
                 vout.set_display_rotation(rotation)
             src = stack.enter_context(av.open(str(info.path))) if audio else None
             amap = {a: out.add_stream_from_template(a) for a in (src.streams.audio if src else [])}
-            streams = [_video_packets(stack, chunks, vout)]
+            streams = [_video_packets(stack, chunks, vout, offsets or [0] * len(chunks))]
             if amap:
                 packets = _audio_packets(src, amap, origin, start > 0, None if end is None else info.start_time + end)
                 streams.append(itertools.islice(packets, audio_packets))
