@@ -8,13 +8,17 @@ from pathlib import Path
 import numpy as np
 
 
-def moving_frames(n: int, h: int = 48, w: int = 64, step: int = 1, grey: bool = False, cut_at: int | None = None):
-    """n (h, w, 3) uint8 frames panning across skimage's astronaut; a different photo after `cut_at`."""
+def moving_frames(n: int, h: int = 48, w: int = 64, step: int = 1, grey: bool = False,
+                  cut_at: int | tuple[int, ...] | None = None):
+    """n (h, w, 3) uint8 frames panning across skimage's astronaut; a different photo (coffee, then
+    chelsea, then rocket) from each frame in `cut_at` on."""
     import skimage.data
 
-    scenes = [skimage.data.astronaut()[100:300, 100:300], skimage.data.coffee()[50:250, 200:400]]
+    scenes = [skimage.data.astronaut()[100:300, 100:300], skimage.data.coffee()[50:250, 200:400],
+              skimage.data.chelsea()[50:250, 100:300], skimage.data.rocket()[100:300, 100:300]]
+    cuts = () if cut_at is None else (cut_at,) if isinstance(cut_at, int) else tuple(cut_at)
     for t in range(n):
-        img = scenes[1 if cut_at is not None and t >= cut_at else 0]
+        img = scenes[sum(t >= c for c in cuts)]
         f = img[20:20 + h, t * step:t * step + w].copy()
         if grey:
             f[:] = f.mean(axis=2, keepdims=True).astype(np.uint8)
@@ -23,7 +27,7 @@ def moving_frames(n: int, h: int = 48, w: int = 64, step: int = 1, grey: bool = 
 
 def make_clip(path: Path, n: int = 24, fps: int = 24, h: int = 48, w: int = 64, audio: bool = False,
               vfr: bool = False, rotation: int = 0, sar: Fraction | None = None, grey: bool = False,
-              cut_at: int | None = None, codec: str = "libx264", step: int = 1) -> Path:
+              cut_at: int | tuple[int, ...] | None = None, codec: str = "libx264", step: int = 1) -> Path:
     import av
 
     tb = Fraction(1, 1000) if vfr else Fraction(1, fps)

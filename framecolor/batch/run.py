@@ -77,8 +77,11 @@ def run_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, setti
 
             run_local(out, settings, tasks, retries, seen)
         else:
-            from .ray_runner import run_on_ray
-
+            try:
+                from .ray_runner import run_on_ray
+            except ImportError as e:
+                raise InputError(f"running on Ray needs Ray ({e}); install the ray extra: "
+                                 "pip install 'framecolor[ray]'") from None
             run_on_ray(ray_address, out, settings, tasks, retries, seen, workers)
     return write_summary(job, items, rejected, time.perf_counter() - t0)
 

@@ -95,7 +95,7 @@ class Worker:
 
     def film(self, item: Item) -> int:
         """`framecolor video` on the item (resuming its chunks); a film already written is kept."""
-        from ..video.probe import probe
+        from ..video.probe import count_frames
         from ..video_pipeline import OutputExists, colorize_video
 
         if self.settings.split_scenes:
@@ -109,7 +109,7 @@ class Worker:
         except OutputExists as e:
             if not e.readable:
                 raise
-        return probe(item.output).frames
+        return count_frames(item.output)
 
 
 def video_kwargs(s: BatchSettings) -> dict:

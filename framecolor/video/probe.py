@@ -100,3 +100,12 @@ def _describe(path: Path, container, stream, first) -> VideoInfo:
     return VideoInfo(path, first.width, first.height, Fraction(fps), Fraction(tb), frames, duration,
                      stream.codec_context.name, sar, int(round(first.rotation or 0)), start,
                      len(container.streams.audio))
+
+
+def count_frames(path: str | os.PathLike) -> int:
+    """Frames in the first video stream, counted from its packets (not decoded): exact where the
+    container's own count is missing or an estimate (Matroska)."""
+    import av
+
+    with av.open(str(path)) as container:
+        return sum(1 for p in container.demux(container.streams.video[0]) if p.size)

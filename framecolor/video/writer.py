@@ -223,11 +223,13 @@ def _audio_packets(src, out_streams: dict, origin: float, start_cut: bool, end: 
 
 
 def _mux_options(fmt: str, info: VideoInfo) -> dict[str, str]:
-    """MP4/MOV: movie timescale = the video's, so the edit list and duration are not cut to ms."""
+    """MP4/MOV: movie timescale = the video's, so the edit list and duration are not cut to ms.
+    Matroska/WebM: bit-exact, without the random segment and track UIDs, so that the same film
+    colorized twice (or by a batch job) gives the same bytes."""
     tb = info.time_base
     if fmt in ("mp4", "mov") and tb.numerator == 1 and tb.denominator <= 1_000_000:
         return {"movie_timescale": str(tb.denominator)}
-    return {}
+    return {"fflags": "+bitexact"} if fmt in ("matroska", "webm") else {}
 
 
 def _sort_key(p) -> float:
