@@ -125,8 +125,7 @@ class Scheduler:
 
     def run(self) -> None:
         while self.units or self.inflight:
-            while self.units and self.idle:
-                self._submit(self.idle.pop(), self.units.popleft())
+            self._submit_ready()
             ready, _ = ray.wait(list(self.inflight), num_returns=1)
             actor, unit = self.inflight.pop(ready[0])
             try:
@@ -141,6 +140,21 @@ class Scheduler:
             else:
                 self.idle.append(actor)
                 self._done(unit, result)
+
+    def _submit_ready(self) -> None:
+        """Hand queued units to idle actors. A split film's retry waits until no call of its earlier
+        attempt is still running, so that two workers never write one segment's chunks."""
+        waiting: deque[Unit] = deque()
+        while self.units and self.idle:
+            unit = self.units.popleft()
+            if unit.kind == "plan" and self._in_flight(unit.tasks[0].item.key):
+                waiting.append(unit)
+            else:
+                self._submit(self.idle.pop(), unit)
+        self.units.extendleft(reversed(waiting))
+
+    def _in_flight(self, key: str) -> bool:
+        return any(u.kind in ("plan", "segment") and u.tasks[0].item.key == key for _, u in self.inflight.values())
 
     def _submit(self, actor, unit: Unit) -> None:
         if unit.kind in ("photos", "film"):
