@@ -31,7 +31,8 @@ def ckpt(tmp_path_factory) -> str:
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "basic.safetensors"
-    return str(save_checkpoint(build_model(ColorizerConfig(name="basic-cnn", embedder=None)), path))
+    config = ColorizerConfig(name="basic-cnn", embedder=None, film_chroma_gain=0.5)  # films get their own gain
+    return str(save_checkpoint(build_model(config), path))
 
 
 @pytest.fixture(scope="module")
