@@ -289,3 +289,14 @@ def test_ray_split_scenes_matches_the_local_split(tmp_path, ckpt, ray_session):
     run_batch([src], tmp_path / "local", s, progress=False)
     run_batch([src], tmp_path / "ray", s, ray_address="auto", progress=False)
     assert _sha(tmp_path / "ray" / "cuts_color.mp4") == _sha(tmp_path / "local" / "cuts_color.mp4")
+
+
+def test_output_folder_inside_the_input_folder_is_not_read_as_input(tmp_path, archive, ckpt):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("p01.png", "p02.png"):
+        (src / name).write_bytes((archive / name).read_bytes())
+    first = run_batch([src], src / "coloured", settings(ckpt), progress=False)
+    again = run_batch([src], src / "coloured", settings(ckpt), progress=False)
+    assert len(first.states) == len(again.states) == 2 and again.count("done") == 2
+    assert sorted(p.name for p in (src / "coloured").iterdir() if p.is_file()) == ["p01_color.png", "p02_color.png"]
