@@ -13,7 +13,7 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_STATUS_HELP = """exit status:
   0    everything asked for was done
   1    colorize, batch: some inputs failed (each is named on its own 'error:' line; the others were written)
-  2    bad usage, or a bad input to a one-input command (video, convert): nothing was written
+  2    bad usage, or a bad single input (one photo given alone, video, convert): nothing was written
   130  interrupted (Ctrl-C); video: finished chunks are kept, run the same command again to resume"""
 
 
@@ -87,8 +87,18 @@ def _run_colorize(args: argparse.Namespace) -> int:
     print(f"colorized {done} image(s)" + (f", {len(failed)} failed" if failed else ""), file=sys.stderr)
     if len(results) == 0:
         print("error: no images found in the inputs", file=sys.stderr)
-        return EXIT_SOME_FAILED
-    return EXIT_SOME_FAILED if failed else EXIT_OK
+        return EXIT_USAGE
+    return _colorize_status(args.inputs, len(results), len(failed))
+
+
+def _colorize_status(inputs: Sequence[str], n_results: int, n_failed: int) -> int:
+    """0 all written; 2 for one photo given alone that failed (a bad single input); 1 when some of a batch failed."""
+    from pathlib import Path
+
+    if not n_failed:
+        return EXIT_OK
+    alone = len(inputs) == 1 and n_results == 1 and not Path(inputs[0]).is_dir()
+    return EXIT_USAGE if alone else EXIT_SOME_FAILED
 
 
 def _advice(e: Exception | None) -> str:

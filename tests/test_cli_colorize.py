@@ -221,7 +221,7 @@ def test_output_equal_to_input_is_refused(tmp_path, basic_ckpt, capsys, camera):
     src = tmp_path / "photo.png"
     Image.fromarray(camera[:64, :64]).save(src)
     before = _hash(src)
-    assert run(basic_ckpt, src, "-o", src) == 1
+    assert run(basic_ckpt, src, "-o", src) == 2  # one photo given alone: a bad single input
     errors = _errors(capsys)
     assert len(errors) == 1 and "photo.png" in errors[0] and "input" in errors[0]
     assert _hash(src) == before
@@ -341,6 +341,44 @@ def test_a_file_named_twice_is_colorized_once(tmp_path, basic_ckpt, chelsea, cap
 
 # ---- one error model: documented exit codes, one line per error, no traceback ----
 
+@pytest.mark.parametrize("make, why", [
+    (lambda p: p.write_bytes(b""), "empty file"),
+    (lambda p: p.write_bytes(b"not a picture at all"), "not an image"),
+    (lambda p: None, "no such file"),
+])
+def test_one_bad_photo_given_alone_is_exit_2_and_leaves_nothing(tmp_path, basic_ckpt, capsys, make, why):
+    src = tmp_path / "in" / "bad.png"
+    src.parent.mkdir()
+    make(src)
+    assert run(basic_ckpt, src) == 2
+    errors = _errors(capsys)
+    assert len(errors) == 1 and str(src) in errors[0] and why in errors[0]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(["in"] + (["bad.png"] if src.exists() else []))
+
+
+def test_one_bad_photo_in_a_folder_is_a_batch_failure_exit_1(tmp_path, basic_ckpt, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bad.png").write_bytes(b"")
+    assert run(basic_ckpt, tmp_path / "in", "-o", tmp_path / "out") == 1
+    errors = _errors(capsys)
+    assert len(errors) == 1 and "bad.png" in errors[0]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_folder_without_images_is_exit_2(tmp_path, basic_ckpt, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "notes.txt").write_text("no photos here")
+    assert run(basic_ckpt, tmp_path / "in") == 2
+    assert _errors(capsys) == ["error: no images found in the inputs"]
+
+
+def test_help_says_a_single_bad_photo_is_exit_2(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    status_2 = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  2 ")]
+    assert len(status_2) == 1 and "one photo given alone" in status_2[0]
+
+
 def test_exit_codes_are_documented_in_the_top_level_help(capsys):
     with pytest.raises(SystemExit) as done:
         main(["--help"])
@@ -415,7 +453,7 @@ def test_scan_over_pillows_bomb_limit_is_refused_by_name_and_the_batch_goes_on(t
 
 def test_max_pixels_refuses_a_small_image_over_a_low_limit(tmp_path, basic_ckpt, capsys, camera):
     Image.fromarray(camera[:40, :50]).save(tmp_path / "a.png")
-    assert run(basic_ckpt, tmp_path / "a.png", "--max-pixels", "1999") == 1
+    assert run(basic_ckpt, tmp_path / "a.png", "--max-pixels", "1999") == 2
     errors = _errors(capsys)
     assert len(errors) == 1 and "a.png" in errors[0] and "50 x 40" in errors[0] and "--max-pixels" in errors[0]
     assert not (tmp_path / "a_color.png").exists()

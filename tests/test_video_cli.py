@@ -58,7 +58,7 @@ def test_video_command_names_what_is_wrong_with_the_input(tmp_path, checkpoint, 
 def test_zero_byte_photo_and_zero_byte_film_say_the_same(tmp_path, checkpoint, capsys):
     (tmp_path / "a.png").write_bytes(b"")
     (tmp_path / "a.mp4").write_bytes(b"")
-    assert main(["colorize", str(tmp_path / "a.png"), "--model", str(checkpoint[0]), "--no-progress"]) == 1
+    assert main(["colorize", str(tmp_path / "a.png"), "--model", str(checkpoint[0]), "--no-progress"]) == 2
     assert main(["video", str(tmp_path / "a.mp4"), "-o", str(tmp_path / "b.mp4"), "--model", str(checkpoint[0])]) == 2
     errors = [e for e in capsys.readouterr().err.splitlines() if e.startswith("error:")]
     assert errors == [f"error: {tmp_path / 'a.png'}: empty file (0 bytes)", f"error: {tmp_path / 'a.mp4'}: empty file (0 bytes)"]
