@@ -110,3 +110,16 @@ def test_a_film_that_is_no_video_fails_with_its_name_and_the_next_job_runs(ws, t
     assert bad.state == "failed" and bad.error.startswith("notes.mp4: ") and str(tmp_path) not in bad.error
     assert good.state == "done" and good.output.name == "clip_color.mp4" and good.progress.done == 8
     assert not (good.folder / "clip.mp4").exists()  # the copy of the upload is removed once it is done
+
+
+def test_a_film_job_keeps_the_uploads_sound_bit_for_bit(ws, tmp_path):
+    """What the page plays and offers for download carries the upload's own audio packets."""
+    import video_clips as vc
+
+    src = vc.make_clip(tmp_path / "talk.mp4", n=12, audio=True)
+    jobs = web.FilmJobs(ws)
+    job = jobs.submit(str(src), "tiny", "flow", 0.0, None)
+    jobs.pool.shutdown(wait=True)
+    assert job.state == "done", job.error
+    sound = vc.packet_hashes(src)
+    assert sound and vc.packet_hashes(job.output) == sound
