@@ -96,3 +96,52 @@ class LabToRGB8(LabToRGB):
 
     def __call__(self, L: np.ndarray, ab: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return cv2.convertScaleAbs(super().__call__(L, ab), dst=out, alpha=255.0)
+
+
+# Rows of the full-resolution merge done at once: its float temporaries (about 40 bytes a pixel) stay
+# near 20 MB whatever the photo's size.
+STRIP_PIXELS = 1 << 19
+
+
+class RowUpsampler:
+    """a*b* at working size upsampled to (H, W) a strip of rows at a time, bit for bit what
+    `cv2.resize(ab, (W, H), interpolation=cv2.INTER_LINEAR)` gives for those rows: OpenCV resizes each
+    source row across first (done here once, (h, W, 2): small), then blends two such rows per output
+    row as S0 * (1 - f) + S1 * f, in float32, with the source rows clamped to the picture
+    (tests/test_images_large.py checks the equality)."""
+
+    def __init__(self, ab: np.ndarray, shape: tuple[int, int]):
+        h, (H, W) = ab.shape[0], shape
+        self.across = cv2.resize(ab, (W, h), interpolation=cv2.INTER_LINEAR)  # (h, W, 2)
+        fy = ((np.arange(H) + 0.5) * (h / H) - 0.5).astype(np.float32)
+        sy = np.floor(fy)
+        self.b1 = (fy - sy).astype(np.float32)[:, None, None]
+        self.b0 = (np.float32(1) - self.b1).astype(np.float32)
+        self.s0 = np.clip(sy.astype(np.int64), 0, h - 1)
+        self.s1 = np.clip(sy.astype(np.int64) + 1, 0, h - 1)
+
+    def rows(self, r0: int, r1: int) -> np.ndarray:
+        """(r1 - r0, W, 2) float32 a*b* of output rows r0..r1."""
+        out = self.across[self.s0[r0:r1]] * self.b0[r0:r1]
+        out += self.across[self.s1[r0:r1]] * self.b1[r0:r1]
+        return out
+
+
+def merge_rows8(L: np.ndarray, ab: np.ndarray, out: np.ndarray) -> None:
+    """A strip's merge: (n, W) float32 L* and (n, W, 2) float32 a*b* at full size -> `out`, (n, W, 3)
+    uint8 sRGB: the numbers of LabToRGB followed by images.to_array (nearest, saturating)."""
+    cap = np.multiply(L, 200 / 116)
+    cap += 16 * 200 / 116
+    lab = np.empty((*L.shape, 3), np.float32)
+    lab[..., 0] = L
+    lab[..., 1] = ab[..., 0]
+    np.minimum(ab[..., 1], cap, out=lab[..., 2])
+    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB, dst=lab)
+    np.maximum(rgb, 0, out=rgb)
+    out[...] = cv2.convertScaleAbs(rgb, alpha=255.0)
+
+
+def strips(height: int, width: int, pixels: int = STRIP_PIXELS) -> list[tuple[int, int]]:
+    """(r0, r1) row ranges of about `pixels` pixels each, covering `height` rows."""
+    rows = max(1, pixels // width)
+    return [(r0, min(height, r0 + rows)) for r0 in range(0, height, rows)]

@@ -101,6 +101,33 @@ def picture_from_array(arr: np.ndarray) -> Picture:
 def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
     """Decode an image file fully (a truncated file is an error), upright per its EXIF orientation.
     A file of more than `max_pixels` pixels (None: no limit) is refused before it is decoded."""
+    return picture_from_levels(*read_levels(path, max_pixels), path)
+
+
+def picture_from_levels(arr: np.ndarray, frames: int, path: str | os.PathLike) -> Picture:
+    """read_levels' (pixels, frames) of the file at `path` -> the Picture read_image gives."""
+    try:
+        pic = _from_array(arr)
+    except ImageError as e:  # float pixels on another scale (a 32-bit float TIFF): name the file
+        raise ImageError(e.reason, Path(path)) from None
+    pic.frames = frames
+    return pic
+
+
+def rgb_levels(arr: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, 1|2|3|4) levels -> (H, W, 3|4) RGB(A): grey repeated, alpha kept (what
+    to_array gives for the Picture read from them)."""
+    x = arr if arr.ndim == 3 else arr[..., None]
+    if x.shape[2] >= 3:
+        return x
+    grey = np.repeat(x[..., :1], 3, axis=2)
+    return np.concatenate([grey, x[..., 1:]], axis=2) if x.shape[2] == 2 else grey
+
+
+def read_levels(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, int]:
+    """read_image's pixels as the file holds them, upright: (H, W) or (H, W, 2|3|4) RGB(A) uint8 or
+    uint16 (float for a float TIFF), without read_image's float32 copy (12 bytes a pixel); and the
+    number of frames in the file. The same checks and errors as read_image."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -133,13 +160,18 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
         arr = _read_cv2(path, pixels)
     if mode.startswith("I;16") or mode == "I":
         arr = np.clip(arr, 0, 65535).astype(np.uint16)
-    arr = _apply_orientation(arr, orientation)
+    return _apply_orientation(arr, orientation), frames
+
+
+def image_pixels(path: str | os.PathLike) -> int:
+    """Width x height from the file's header (nothing decoded), or 0 for a file that cannot be read."""
+    from PIL import Image
+
     try:
-        pic = _from_array(arr)
-    except ImageError as e:  # float pixels on another scale (a 32-bit float TIFF): name the file
-        raise ImageError(e.reason, path) from None
-    pic.frames = frames
-    return pic
+        with _pillow_limit_off(), Image.open(path) as im:
+            return im.size[0] * im.size[1]
+    except Exception:  # noqa: BLE001 - the read proper reports what is wrong with the file
+        return 0
 
 
 _SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF",
@@ -226,7 +258,7 @@ def _read_cv2(path: Path, pixels: int = 0) -> np.ndarray:
         limit = " (OpenCV reads at most 2**30 pixels unless OPENCV_IO_MAX_IMAGE_PIXELS says more)"
         raise ImageError("cannot decode image" + (limit if pixels > 1 << 30 else ""), path)
     if arr.ndim == 3:
-        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+        cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB, dst=arr)  # in place
     return arr
 
 
@@ -249,8 +281,9 @@ def to_array(rgb: np.ndarray, alpha: np.ndarray | None, bit_depth: int) -> np.nd
     return np.round(np.clip(x, 0, 1) * peak).astype(np.uint16 if bit_depth == 16 else np.uint8)
 
 
-def encode_image(arr: np.ndarray, suffix: str, quality: int = 95) -> bytes:
-    """(H, W, 3|4) RGB(A) uint8/uint16 -> encoded bytes for the format named by `suffix`."""
+def encode_image(arr: np.ndarray, suffix: str, quality: int = 95, in_place: bool = False) -> bytes:
+    """(H, W, 3|4) RGB(A) uint8/uint16 -> encoded bytes for the format named by `suffix`. With
+    `in_place`, `arr` is turned into BGR(A) for the encoder where it lies (no copy of a large scan)."""
     import cv2
 
     suffix = suffix.lower()
@@ -262,7 +295,8 @@ def encode_image(arr: np.ndarray, suffix: str, quality: int = 95) -> bytes:
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if suffix in (".jpg", ".jpeg") else []
     if suffix == ".webp":
         params = [cv2.IMWRITE_WEBP_QUALITY, quality]
-    ok, buf = cv2.imencode(suffix, cv2.cvtColor(arr, code), params)
+    bgr = cv2.cvtColor(arr, code, dst=arr if in_place and arr.flags.writeable and arr.flags.c_contiguous else None)
+    ok, buf = cv2.imencode(suffix, bgr, params)
     if not ok:
         raise ImageError(f"cannot encode an image as {suffix}")
     return buf.tobytes()

@@ -14,10 +14,11 @@ import torch.nn.functional as F
 
 from .config import cpu_items_per_call
 from .color import denormalize_ab, lab_to_rgb, rgb_to_lab
-from .images import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS, Picture, encode_image, picture_from_array, read_image, to_array
+from .images import (DEFAULT_MAX_PIXELS, OUTPUT_FORMATS, Picture, encode_image, picture_from_array, picture_from_levels,
+                     read_image, read_levels, rgb_levels, to_array)
 from .models.colorizer import Colorizer
 from .models.registry import DEFAULT_MODEL, load_checkpoint
-from .parallel import MAX_CPU_WORKERS, Stages, opencv_threads
+from .parallel import MAX_CPU_WORKERS, Stages, memory_budget, opencv_threads, workers_for_sizes
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -118,12 +119,98 @@ class ImageColorizer:
         ab = self.working_ab(torch.from_numpy(L)[None, None])[0].permute(1, 2, 0).contiguous().numpy()
         return Picture(LabToRGB()(L, ab), pic.alpha, pic.bit_depth, False)
 
+    def colorize_levels(self, arr: np.ndarray, in_place: bool = False) -> np.ndarray:
+        """(H, W[, 1|2|3|4]) uint8 / uint16 grey or RGB(A) levels, as images.read_levels gives them ->
+        (H, W, 3|4) colorized RGB(A) of the same type (into `arr` itself with `in_place` where it is
+        writable RGB(A)). On the CPU: the numbers of colorize_picture followed by to_array, bit for bit
+        for 8-bit and within one level for 16-bit, with the full-resolution work done in strips of
+        rows, so memory beyond the input and output is L* (4 bytes a pixel) and a strip's temporaries.
+        On a GPU: colorize_picture, whole."""
+        if self.device.type != "cpu":
+            out = self.colorize_picture(picture_from_levels(arr, 1, "<array>"))
+            return to_array(out.rgb, out.alpha, out.bit_depth)
+        from .color_cpu import strips
+
+        grey, alpha = _split_levels(arr)
+        H, W = grey.shape[:2]
+        depth_16 = arr.dtype == np.uint16
+        step = max(1, (1 << 18) // W) if depth_16 else None  # per_pixel's strips, so that L* is the same
+        rows = strips(H, W) if step is None else strips(H, W, max(1, (1 << 19) // (step * W)) * step * W)
+        L = np.empty((H, W), np.float32)  # (H, W) L* in [0, 100]
+        for r0, r1 in rows:
+            L[r0:r1] = (_l_of_rows16 if depth_16 else _l_of_rows8)(grey[r0:r1])
+        ab = self.working_ab(torch.from_numpy(L)[None, None])  # (1, 2, h, w) a*b*
+        writable = in_place and arr.ndim == 3 and arr.shape[2] in (3, 4) and arr.flags.writeable
+        out = arr if writable else np.empty((H, W, 3 if alpha is None else 4), arr.dtype)
+        (_merge16 if depth_16 else _merge8)(L, ab, out[..., :3], rows)
+        if alpha is not None and out is not arr:
+            out[..., 3] = alpha
+        return out
+
     def colorize(self, image) -> np.ndarray:
         """Colorize an image given as a path, a PIL image or an array (H, W[, C]); returns RGB(A) uint8/16."""
-        is_path = isinstance(image, (str, os.PathLike))
-        pic = read_image(image) if is_path else picture_from_array(np.asarray(image))  # array or PIL
+        if isinstance(image, (str, os.PathLike)):
+            arr, frames = read_levels(image)
+            if arr.dtype in (np.uint8, np.uint16):
+                return self.colorize_levels(arr, in_place=True)
+            pic = picture_from_levels(arr, frames, image)
+        else:
+            pic = picture_from_array(np.asarray(image))  # array or PIL
         out = self.colorize_picture(pic)
         return to_array(out.rgb, out.alpha, out.bit_depth)
+
+
+def _split_levels(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(H, W[, 1|2|3|4]) levels -> (H, W) grey or (H, W, 3) RGB levels, and (H, W) alpha or None (views)."""
+    if arr.ndim == 2:
+        return arr, None
+    c = arr.shape[2]
+    if c not in (1, 2, 3, 4):
+        raise ValueError(f"unsupported image shape {arr.shape}: give (H, W) or (H, W, 1|2|3|4)")
+    return (arr[..., 0] if c <= 2 else arr[..., :3]), (arr[..., -1] if c in (2, 4) else None)
+
+
+def _l_of_rows8(levels: np.ndarray) -> np.ndarray:
+    """(n, W) grey or (n, W, 3) RGB uint8 -> (n, W) float32 L*, the numbers of l_from_pixels on the
+    picture's (n, W, 3) levels (grey as R = G = B)."""
+    from .color_cpu import l_from_rgb8
+
+    rgb = np.repeat(levels[..., None], 3, axis=2) if levels.ndim == 2 else np.ascontiguousarray(levels)
+    return l_from_rgb8(rgb)
+
+
+def _l_of_rows16(levels: np.ndarray) -> np.ndarray:
+    """(n, W) grey or (n, W, 3) RGB uint16 -> (n, W) float32 L*, as colorize_picture computes it."""
+    x = levels.astype(np.float32) / 65535.0
+    rgb = np.repeat(x[..., None], 3, axis=2) if x.ndim == 2 else x
+    return per_pixel(lambda t: rgb_to_lab(t)[:, :1], torch.from_numpy(rgb).permute(2, 0, 1)[None])[0, 0].numpy()
+
+
+def _merge8(L: np.ndarray, ab: torch.Tensor, out: np.ndarray, rows: list[tuple[int, int]]) -> None:
+    """(H, W) L* and (1, 2, h, w) a*b* -> `out`, (H, W, 3) uint8 sRGB, strip by strip (color_cpu)."""
+    from .color_cpu import RowUpsampler, merge_rows8
+
+    up = RowUpsampler(ab[0].permute(1, 2, 0).contiguous().numpy(), L.shape)
+    for r0, r1 in rows:
+        merge_rows8(L[r0:r1], up.rows(r0, r1), out[r0:r1])
+
+
+def _merge16(L: np.ndarray, ab: torch.Tensor, out: np.ndarray, rows: list[tuple[int, int]]) -> None:
+    """(H, W) L* and (1, 2, h, w) a*b* -> `out`, (H, W, 3) uint16 sRGB, strip by strip with the torch
+    colour functions. a*b* are upsampled across once and down per strip in torch's bilinear weights;
+    the blend's rounding differs from F.interpolate's in the last bits, so a level may differ by one."""
+    H, W = L.shape
+    h = ab.shape[-2]
+    across = F.interpolate(ab, size=(h, W), mode="bilinear", align_corners=False)  # (1, 2, h, W)
+    src = ((torch.arange(H, dtype=torch.float32) + 0.5) * (h / H) - 0.5).clamp(min=0)
+    i0 = src.floor().long()
+    w1 = (src - i0).clamp(0, 1)
+    i1 = torch.where(i0 < h - 1, i0 + 1, i0)
+    for r0, r1 in rows:
+        ab_rows = across[:, :, i0[r0:r1]] * (1 - w1[r0:r1, None]) + across[:, :, i1[r0:r1]] * w1[r0:r1, None]
+        lab = torch.cat((torch.from_numpy(L[r0:r1])[None, None], ab_rows), dim=1)
+        rgb = per_pixel(lab_to_rgb, lab)[0].permute(1, 2, 0).numpy()
+        out[r0:r1] = np.round(np.clip(rgb, 0, 1) * 65535)
 
 
 def prepare_for_inference(net: Colorizer, device: torch.device) -> Colorizer:
@@ -257,22 +344,29 @@ def colorize_file(colorizer: ImageColorizer, src: Path, dst: Path, before_after:
 
     if same_file(src, dst):
         raise ImageError("output path is the input itself; refusing to overwrite it", src)
-    pic = read_image(src, max_pixels)  # first, so that a bad input is reported as such
+    levels, frames = read_levels(src, max_pixels)  # first, so that a bad input is reported as such
     if dst.suffix.lower() not in IMAGE_SUFFIXES:
         raise ImageError(f"cannot write {dst.suffix!r} images; give -o a .png, .jpg, .tif, .webp or .bmp name", dst)
-    out = colorizer.colorize_picture(pic)
-    arr = to_array(out.rgb, out.alpha, out.bit_depth)
+    if levels.dtype in (np.uint8, np.uint16):  # in strips of rows on the CPU, and in place: see colorize_levels
+        arr = colorizer.colorize_levels(levels, in_place=not before_after)
+        before = rgb_levels(levels) if before_after else None
+    else:  # a float TIFF
+        pic = picture_from_levels(levels, frames, src)
+        out = colorizer.colorize_picture(pic)
+        arr, before = to_array(out.rgb, out.alpha, out.bit_depth), to_array(pic.rgb, pic.alpha, pic.bit_depth)
+    del levels
     if before_after:
-        arr = side_by_side(to_array(pic.rgb, pic.alpha, pic.bit_depth), arr)
-    data = encode_image(arr, dst.suffix)
+        arr = side_by_side(before, arr)
+    data = encode_image(arr, dst.suffix, in_place=True)
+    del arr
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(dst, data)
     except OSError as e:
         raise ImageError(f"cannot write output ({e.strerror or e})", dst) from None
-    if pic.frames > 1:
+    if frames > 1:
         kind = "animated GIF" if src.suffix.lower() == ".gif" else "file"
-        return [f"{src}: {kind} of {pic.frames} frames; only the first is colorized, the other {pic.frames - 1} are ignored"]
+        return [f"{src}: {kind} of {frames} frames; only the first is colorized, the other {frames - 1} are ignored"]
     return []
 
 
@@ -284,7 +378,7 @@ def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike
     default: the input's format, PNG for a GIF)."""
     from tqdm import tqdm
 
-    from .images import READ_SUFFIXES, ImageError, find_images
+    from .images import READ_SUFFIXES, ImageError, find_images, image_pixels
 
     to_file = output_is_file(inputs, out, fmt)  # a usage error stops the batch before any file is read
     roots: dict[Path, Path] = {}
@@ -312,16 +406,21 @@ def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike
 
     done = {}
     with tqdm(total=len(jobs), unit="img", disable=not progress or len(files) < 2) as bar:
-        for (src, _), result in in_file_workers(colorizer, jobs, one):
+        for (src, _), result in in_file_workers(colorizer, jobs, one, [image_pixels(src) for src, _ in jobs]):
             done[src] = result
             bar.update()
     return results + [done[src] if src in done else FileResult(src, None, clashes[src]) for src in files]
 
 
-def in_file_workers(colorizer: ImageColorizer, items: Sequence, fn: Callable) -> Iterator[tuple]:
+def in_file_workers(colorizer: ImageColorizer, items: Sequence, fn: Callable,
+                    pixels: Sequence[int] | None = None) -> Iterator[tuple]:
     """(item, fn(item)) for each item, in order, with `file_workers` items in progress at once (and
-    OpenCV single-threaded while there are several): how `colorize_files` spreads photos over a CPU."""
+    OpenCV single-threaded while there are several): how `colorize_files` spreads photos over a CPU.
+    `pixels`: each item's pixel count, so that huge scans are not colorized side by side beyond
+    the memory budget (parallel.workers_for_sizes)."""
     workers = file_workers(colorizer, len(items))
+    if workers > 1 and pixels is not None:
+        workers = workers_for_sizes(pixels, workers, memory_budget())
     with opencv_threads(colorizer.device) if workers > 1 else contextlib.nullcontext():
         yield from Stages(iter(items), fn, maxsize=2, workers=workers)
 

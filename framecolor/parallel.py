@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 
@@ -15,6 +15,32 @@ _END = object()
 # many-core machine does not hold dozens of large scans at once; the torch threads are shared out
 # among them (Stages). Chosen for memory, not measured for speed beyond 2 cores.
 MAX_CPU_WORKERS = 4
+# What one photo being colorized holds beyond the model's own memory, per pixel: the bound the
+# strip-by-strip merge keeps (measured 4-11 bytes, results/bench_memory.md), used to plan workers.
+PHOTO_BYTES_PER_PIXEL = 12
+
+
+def workers_for_sizes(pixels: Sequence[int], workers: int, budget: int,
+                      bytes_per_pixel: int = PHOTO_BYTES_PER_PIXEL) -> int:
+    """How many photo workers may run at once, at most `workers` and at least 1: the most for which
+    the largest photos, one per worker, fit in `budget` bytes together. `pixels`: each photo's
+    pixel count (0 where unknown). Two 300 MP scans (3.6 GB each) thus never run side by side
+    under a 4 GB budget, while small photos keep every worker."""
+    largest = sorted(pixels, reverse=True)[:max(1, workers)]
+    k = 1
+    while k < len(largest) and sum(largest[:k + 1]) * bytes_per_pixel <= budget:
+        k += 1
+    return k
+
+
+def memory_budget() -> int:
+    """Bytes the photo workers may hold together: half of the machine's physical memory."""
+    import os
+
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
 
 
 class Stages:

@@ -24,11 +24,13 @@ def run_local(out: str | Path, settings: BatchSettings, tasks: list[Task], retri
 
 
 def _outcomes(worker: Worker, tasks: list[Task]):
+    from ..images import image_pixels
     from ..inference import in_file_workers
 
     photos = [t for t in tasks if t.item.kind == "photo"]
     if photos:
-        for _, outcome in in_file_workers(worker.engine(worker.settings.photo_model), photos, worker.run):
+        engine, pixels = worker.engine(worker.settings.photo_model), [image_pixels(t.item.source) for t in photos]
+        for _, outcome in in_file_workers(engine, photos, worker.run, pixels):
             yield outcome
     for task in tasks:
         if task.item.kind != "photo":
