@@ -8,7 +8,9 @@ busy moment hits every one alike; rates use each case's best call, medians besid
 the best of torch.mm and a oneDNN-packed matmul (the GEMM behind the convolutions) at 1024^3 and
 2048^3, fp32. Model FLOPs per frame are counted with torch.utils.flop_counter.
 
-    python benchmarks/bench_default.py --models unet-lite2,koala-effnet-lite0-photo -o results/bench_default
+    python benchmarks/bench_default.py --models unet-lite2,unet-lite2:single,koala-effnet-lite0-photo -o results/bench_default
+
+A model named `name:single` runs without its card's flip average (one prediction a photo).
 """
 from __future__ import annotations
 
@@ -53,12 +55,19 @@ def model_flops(colorizer, size: int) -> int:
     L = torch.rand(1, 1, size, size) * 100
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         colorizer.model(L.contiguous(memory_format=torch.channels_last))
-    return counter.get_total_flops()
+    return counter.get_total_flops() * (2 if colorizer.flip_average else 1)  # flip average: two views
+
+
+def load(spec: str, size: int):
+    """'name' as `framecolor colorize` loads it; 'name:single' with one prediction (no flip average)."""
+    name, _, variant = spec.partition(":")
+    return framecolor.load_colorizer(name, device="cpu", precision="fp32", size=size,
+                                     flip_average=False if variant == "single" else None)
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="unet-lite2,koala-effnet-lite0-photo")
+    p.add_argument("--models", default="unet-lite2,unet-lite2:single,koala-effnet-lite0-photo")
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--min-time", type=float, default=2.0)
@@ -70,7 +79,7 @@ def main(argv=None) -> None:
     photo = cv2.resize(skimage.data.astronaut(), (args.size, args.size), interpolation=cv2.INTER_AREA)
     grey = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
     models = args.models.split(",")
-    colorizers = {m: framecolor.load_colorizer(m, device="cpu", precision="fp32", size=args.size) for m in models}
+    colorizers = {m: load(m, args.size) for m in models}
     cases = {f"colorize {m}": (lambda c=c: c.colorize(grey), model_flops(c, args.size)) for m, c in colorizers.items()}
     cases |= matmul_cases()
     for fn, _ in cases.values():

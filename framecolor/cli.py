@@ -38,6 +38,12 @@ def _add_common_model_args(p: argparse.ArgumentParser, default: str = PHOTO_MODE
                    help="scale on the predicted a*b* (1 = exact inverse; the thesis used 2 for vivid colour; default: the "
                         "model card's, which for unet-lite2 is 1.2 on photos and 0.6 on film)")
     p.add_argument("--embedder-weights", default=None, help="weights file for the classifier (inception_resnet_v2)")
+    if not frames:
+        p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
+                       help="average each photo's colours with its mirror image's (about twice the model work; "
+                            "default: the model card's, which for unet-lite2 is on)")
+    else:
+        p.set_defaults(flip_average=None)
 
 
 def _parser_colorize(sub) -> argparse.ArgumentParser:
@@ -74,7 +80,7 @@ def _run_colorize(args: argparse.Namespace) -> int:
 
     output_is_file(args.inputs, args.output, args.fmt)  # a bad -o is a usage error, before the model loads
     colorizer = load_colorizer(args.model, args.device, args.size, args.precision, args.chroma_gain,
-                               args.batch_size, args.embedder_weights)
+                               args.batch_size, args.embedder_weights, args.flip_average)
     results = colorize_files(colorizer, args.inputs, args.output, args.side_by_side, not args.no_progress,
                              args.max_pixels, args.fmt)
     failed = [r for r in results if r.error]
@@ -227,12 +233,14 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     train = list_eval_images(args.data, args.train_list) if args.train_list else None
     mean_ab, source = resolve_mean_ab(args.mean_ab, names, train)
     colorizers = load_colorizers(names, lambda n: load_colorizer(
-        n, args.device, args.size, args.precision, args.chroma_gain, args.batch_size, args.embedder_weights))
+        n, args.device, args.size, args.precision, args.chroma_gain, args.batch_size, args.embedder_weights,
+        args.flip_average))
     result = evaluate(files, colorizers, mean_ab, args.grid, progress=not args.no_progress)
     result.mean_ab_source = source
     result.settings = {"data": str(Path(args.data)), "val_list": args.val_list, "models": names,
                        "size": args.size, "limit": args.limit, "precision": args.precision or "default",
-                       "chroma_gain": args.chroma_gain if args.chroma_gain is not None else "each model's own"}
+                       "chroma_gain": args.chroma_gain if args.chroma_gain is not None else "each model's own",
+                       "flip_average": args.flip_average if args.flip_average is not None else "each model's own"}
     paths = write_reports(result, args.output)
     print(paths["markdown"].read_text(), end="")
     for s in result.skipped:

@@ -82,6 +82,7 @@ class ColorizerConfig:
     working_size: int = 256  # short side the model runs at; sides rounded to a multiple of 8
     chroma_gain: float = 1.0  # 1.0 = exact inverse of the ab/128 target scaling; the thesis used 2.0
     film_chroma_gain: float | None = None  # the gain for video where it differs; None -> chroma_gain
+    flip_average: bool = False  # photos: average a*b* with the mirrored photo's, mirrored back (film: never)
     padding: str = "symmetric"  # one of PADDINGS
     l_input: str = "normalized"  # one of L_INPUTS
     unet: UNetConfig | None = None  # set: the embedder's own features feed a U-Net (encoder/decoder unused)
