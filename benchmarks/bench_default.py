@@ -8,9 +8,9 @@ busy moment hits every one alike; rates use each case's best call, medians besid
 the best of torch.mm and a oneDNN-packed matmul (the GEMM behind the convolutions) at 1024^3 and
 2048^3, fp32. Model FLOPs per frame are counted with torch.utils.flop_counter.
 
-    python benchmarks/bench_default.py --models unet-lite2,unet-lite2:single,koala-effnet-lite0-photo -o results/bench_default
+    python benchmarks/bench_default.py --models unet-lite2,koala-effnet-lite0-photo -o results/bench_default
 
-A model named `name:single` runs without its card's flip average (one prediction a photo).
+A model named `name:flip` runs with the flip average (`--flip-average`), `name:single` without it.
 """
 from __future__ import annotations
 
@@ -59,15 +59,15 @@ def model_flops(colorizer, size: int) -> int:
 
 
 def load(spec: str, size: int):
-    """'name' as `framecolor colorize` loads it; 'name:single' with one prediction (no flip average)."""
+    """'name' as `framecolor colorize` loads it; 'name:flip' / 'name:single' with / without the flip average."""
     name, _, variant = spec.partition(":")
-    return framecolor.load_colorizer(name, device="cpu", precision="fp32", size=size,
-                                     flip_average=False if variant == "single" else None)
+    flip = {"": None, "flip": True, "single": False}[variant]
+    return framecolor.load_colorizer(name, device="cpu", precision="fp32", size=size, flip_average=flip)
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="unet-lite2,unet-lite2:single,koala-effnet-lite0-photo")
+    p.add_argument("--models", default="unet-lite2,koala-effnet-lite0-photo")
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--min-time", type=float, default=2.0)
