@@ -1,0 +1,37 @@
+"""A cold start that respects the user's time: colouring a photo, loading the film model and importing
+the film and web pipelines never import timm (1.8 s on 2 cores), torchvision, matplotlib or skimage.
+cv2 is imported: the CPU merge (color_cpu.py) needs its LUT, resize and Lab->RGB (about 0.03 s)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("timm", "torchvision", "matplotlib", "skimage")
+
+SCRIPT = """
+import json, sys
+from framecolor.cli import main
+code = main(["colorize", sys.argv[1], "-o", sys.argv[2], "--no-progress"])
+after_photo = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[3:]))
+import framecolor, framecolor.video_pipeline, framecolor.web
+from framecolor.config import VIDEO_MODEL
+framecolor.load_colorizer(VIDEO_MODEL)
+after_all = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[3:]))
+print(json.dumps({"code": code, "after_photo": after_photo, "after_all": after_all}))
+"""
+
+
+def test_colorize_path_imports_no_heavy_package(tmp_path):
+    out = tmp_path / "out.jpg"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    run = subprocess.run([sys.executable, "-c", SCRIPT, str(ROOT / "samples" / "chelsea_gray.jpg"), str(out), *HEAVY],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["code"] in (0, None) and out.stat().st_size > 0
+    assert result["after_photo"] == [], f"framecolor colorize imported {result['after_photo']}"
+    assert result["after_all"] == [], f"the film model and pipelines imported {result['after_all']}"
