@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from typing import Callable, Sequence
+import warnings
+from typing import Callable, Iterator, Sequence
 
-from .config import FLOW_STRENGTH, LOSSES, PHOTO_MODEL, VIDEO_MODEL
+from .config import FLOW_STRENGTH, LOSSES, PHOTO_MODEL, VIDEO_MODEL, ColorizerSettings
+from .film.options import VideoJob
+from .video.writer import EncodeSettings
 from .images import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS
 
 # Exit statuses, the same for every command (listed in `framecolor --help`).
@@ -336,36 +340,50 @@ def _parser_video(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _run_video(args: argparse.Namespace) -> int:
-    from .video_pipeline import OutputExists, colorize_video
+def _colorizer_settings(args: argparse.Namespace, model: str | None = None) -> ColorizerSettings:
+    """The model flags as ColorizerSettings (`model` in place of --model where given)."""
+    return ColorizerSettings(args.model if model is None else model, args.size, args.device, args.precision,
+                             args.chroma_gain, args.batch_size, args.embedder_weights, args.flip_average)
 
-    _warnings_as_lines()
+
+def _video_job(args: argparse.Namespace) -> VideoJob:
+    """`video`'s film flags as a VideoJob."""
+    return VideoJob(args.temporal, args.start, args.end, args.side_by_side, args.chunk_frames, args.cut_threshold,
+                    args.flow_strength, EncodeSettings(args.codec, args.crf, args.preset))
+
+
+def _run_video(args: argparse.Namespace) -> int:
+    from .film.job import OutputExists, RemuxFailed, colorize_video
+
     try:
-        out = colorize_video(args.input, args.output, args.model, temporal=args.temporal, size=args.size,
-                             batch_size=args.batch_size, device=args.device, precision=args.precision,
-                             chroma_gain=args.chroma_gain, codec=args.codec, crf=args.crf, preset=args.preset,
-                             start=args.start, end=args.end, side_by_side=args.side_by_side,
-                             chunk_frames=args.chunk_frames, progress=not args.no_progress,
-                             flow_strength=args.flow_strength, cut_threshold=args.cut_threshold,
-                             overwrite=args.overwrite, log=lambda m: print(f"note: {m}", file=sys.stderr))
+        with _warnings_as_lines():
+            out = colorize_video(args.input, args.output, _colorizer_settings(args), _video_job(args),
+                                 overwrite=args.overwrite, progress=not args.no_progress,
+                                 log=lambda m: print(f"note: {m}", file=sys.stderr))
     except OutputExists as e:
         if not e.readable:
             print(f"error: {e}; add --overwrite to replace it", file=sys.stderr)
             return EXIT_USAGE
         print(f"note: {e.path} exists already; skipped it (add --overwrite to redo it)", file=sys.stderr)
         return EXIT_OK
+    except RemuxFailed as e:
+        print(f"error: {e.path}: {e.reason}. The {e.frames} colorized frames are kept in {e.kept}: run the same "
+              f"command again to retry, or with -o {e.other} to write them into another container without "
+              "colorizing again", file=sys.stderr)
+        return EXIT_USAGE
     print(f"wrote {out}", file=sys.stderr)
     return EXIT_OK
 
 
-def _warnings_as_lines() -> None:
-    """Library warnings (a truncated film, ...) as one 'warning:' line each, without source lines."""
-    import warnings
-
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Inside: library warnings (a truncated film, ...) as one 'warning:' line each, without source lines."""
     def show(message, category, filename, lineno, file=None, line=None):
         print(f"warning: {message}", file=sys.stderr)
 
-    warnings.showwarning = show
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def _parser_evaluate_video(sub) -> argparse.ArgumentParser:
@@ -458,13 +476,13 @@ def _parser_batch(sub) -> argparse.ArgumentParser:
 def _run_batch(args: argparse.Namespace) -> int:
     from .batch import BatchSettings, run_batch
 
-    _warnings_as_lines()
     settings = BatchSettings(args.photo_model, args.model, args.size, args.device, args.precision, args.chroma_gain,
                              args.batch_size, args.embedder_weights, args.side_by_side, args.fmt, args.max_pixels,
                              args.temporal, args.codec, args.crf, args.preset, args.chunk_frames,
                              args.flow_strength, args.cut_threshold, args.split_scenes, args.min_segment)
-    summary = run_batch(args.inputs, args.output, settings, args.retries, args.ray, args.workers,
-                        progress=not args.no_progress)
+    with _warnings_as_lines():
+        summary = run_batch(args.inputs, args.output, settings, args.retries, args.ray, args.workers,
+                            progress=not args.no_progress)
     for line in summary.lines():
         print(line, file=sys.stderr)
     return EXIT_SOME_FAILED if summary.failures or summary.count("pending") else EXIT_OK

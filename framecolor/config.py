@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +34,36 @@ def cpu_items_per_call(item_bytes: int) -> int:
     as many as stay under CPU_ACTIVATION_BYTES, at least one."""
     return max(1, CPU_ACTIVATION_BYTES // item_bytes)
 # Shipped defaults: the U-Net on EfficientNet-Lite2 for photographs and film (docs/models.md). The LSTM
-# head stays tied to its own base, the thesis model koala-effnet-lite0 (video_pipeline.LSTM_MODEL).
+# head stays tied to its own base, the thesis model koala-effnet-lite0: `temporal="lstm"` with the
+# default film model runs LSTM_MODEL (film.options.film_model).
 PHOTO_MODEL: str = "unet-lite2"
 VIDEO_MODEL: str = "unet-lite2"
+LSTM_MODEL: str = "koala-effnet-lite0-lstm"
+# Film: "none" colorizes each frame alone, "flow" carries colour along optical flow, "lstm" runs the
+# model's ConvLSTM head and then the same flow carry.
+TEMPORAL_MODES: tuple[str, ...] = ("none", "flow", "lstm")
+
+
+@dataclass(frozen=True)
+class ColorizerSettings:
+    """How to load a colorizer for inference (inference.load_colorizer takes the same values).
+
+    model: a registry name or a checkpoint path. size: the short side the model runs at; None takes
+    the model card's working size. precision: None takes bf16 on a GPU, fp32 on the CPU. chroma_gain and
+    flip_average: None takes the card's."""
+
+    model: str | os.PathLike = PHOTO_MODEL
+    size: int | None = None
+    device: str = "auto"
+    precision: str | None = None
+    chroma_gain: float | None = None
+    batch_size: int = 8
+    embedder_weights: str | None = None
+    flip_average: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.size is not None and self.size < 8:
+            raise ValueError(f"size must be at least 8, got {self.size}")
 
 
 @dataclass(frozen=True)

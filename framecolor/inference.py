@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import cpu_items_per_call
+from .config import ColorizerSettings, cpu_items_per_call
 from .color import denormalize_ab, lab_to_rgb, rgb_to_lab
 from .images import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS, Picture, encode_image, picture_from_array, read_image, to_array
 from .models.colorizer import Colorizer
@@ -145,21 +145,29 @@ def prepare_for_inference(net: Colorizer, device: torch.device) -> Colorizer:
     return net
 
 
-def load_colorizer(model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", size: int = 256,
+def load_colorizer(model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto", size: int | None = None,
                    precision: str | None = None, chroma_gain: float | None = None,
                    batch_size: int = 8, embedder_weights: str | None = None,
                    flip_average: bool | None = None) -> ImageColorizer:
-    """Load a colorizer by registry name or checkpoint path, ready for `.colorize(image)`. `chroma_gain`
-    and `flip_average` default to the model card's."""
-    if size < 8:
+    """Load a colorizer by registry name or checkpoint path, ready for `.colorize(image)`. `size` (the
+    short side the model runs at), `chroma_gain` and `flip_average` default to the model card's."""
+    if size is not None and size < 8:
         raise ValueError(f"size must be at least 8, got {size}")
     dev = pick_device(device)
     net = prepare_for_inference(load_checkpoint(model, embedder_weights=embedder_weights), dev)
     precision = precision or ("bf16" if dev.type == "cuda" else "fp32")
+    size = net.config.working_size if size is None else size
     gain = net.config.chroma_gain if chroma_gain is None else chroma_gain
     film_gain = net.config.film_chroma_gain if chroma_gain is None else None  # a gain given rules both
     flip = net.config.flip_average if flip_average is None else flip_average
     return ImageColorizer(net, dev, size, precision, gain, batch_size, film_gain, flip)
+
+
+def colorizer_from(settings: ColorizerSettings, model: str | os.PathLike | None = None) -> ImageColorizer:
+    """load_colorizer with these settings (and `model` in place of settings.model where given)."""
+    s = settings
+    return load_colorizer(s.model if model is None else model, s.device, s.size, s.precision, s.chroma_gain,
+                          s.batch_size, s.embedder_weights, s.flip_average)
 
 
 def film_colorizer(engine: ImageColorizer) -> ImageColorizer:

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import PHOTO_MODEL, VIDEO_MODEL
+from .config import PHOTO_MODEL, TEMPORAL_MODES, VIDEO_MODEL
 from .images import DEFAULT_MAX_PIXELS
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -147,7 +147,7 @@ class FilmJob:
     name: str  # the uploaded file's name
     folder: Path
     state: str = "queued"  # queued, running, done, failed
-    progress: object | None = None  # the latest video_pipeline.VideoProgress
+    progress: object | None = None  # the latest film.job.VideoProgress
     output: Path | None = None
     error: str | None = None
     started: float = field(default_factory=time.time)
@@ -177,15 +177,17 @@ class FilmJobs:
 
     def _run(self, job: FilmJob, src: Path, model: str, temporal: str, start: float, end: float | None) -> None:
         from .cli import user_error
-        from .video_pipeline import LSTM_MODEL, colorize_video
+        from .film.job import colorize_video
+        from .film.options import VideoJob, film_model
+        from .video.writer import EncodeSettings
 
         try:
             with self.ws.slots:
                 job.state = "running"
-                engine = self.ws.models.get(LSTM_MODEL if temporal == "lstm" and model == VIDEO_MODEL else model)
-                job.output = colorize_video(src, job.folder / f"{src.stem}_color.mp4", colorizer=engine,
-                                            temporal=temporal, start=start, end=end, progress=False,
-                                            preset="veryfast", on_progress=lambda p: setattr(job, "progress", p))
+                engine = self.ws.models.get(str(film_model(model, temporal)))
+                options = VideoJob(temporal, start, end, encode=EncodeSettings(preset="veryfast"))
+                job.output = colorize_video(src, job.folder / f"{src.stem}_color.mp4", engine, options,
+                                            progress=False, on_progress=lambda p: setattr(job, "progress", p))
             job.state = "done"
         except Exception as e:  # noqa: BLE001 - a user's error becomes the job's message; a bug is logged too
             message = user_error(e) or f"internal error: {type(e).__name__}: {e}"
@@ -284,8 +286,6 @@ def own_gain(model: str) -> float:
 
 
 def _film_tab(gr, ws: Workspace, jobs: FilmJobs, models: list[str]) -> None:
-    from .video_pipeline import TEMPORAL_MODES
-
     clip = gr.File(label="Clip", elem_id="film-input")
     with gr.Row():
         model = gr.Dropdown(models, value=VIDEO_MODEL, label="Model")

@@ -87,12 +87,14 @@ def untrained_checkpoint(workdir: Path) -> str:
 
 def end_to_end(clip: Path, engine, args, workdir: Path) -> float:
     from framecolor.video import probe
-    from framecolor.video_pipeline import colorize_video
+    from framecolor.film.job import colorize_video
+    from framecolor.film.options import VideoJob
+    from framecolor.video.writer import EncodeSettings
 
     out = workdir / f"e2e_{clip.stem}.mp4"
     t0 = time.perf_counter()
-    colorize_video(clip, out, colorizer=engine, temporal=args.temporal, codec=args.codec, crf=args.crf,
-                   preset=args.preset, progress=False)
+    colorize_video(clip, out, engine, VideoJob(args.temporal, encode=EncodeSettings(args.codec, args.crf, args.preset)),
+                   progress=False)
     return probe(out).frames / (time.perf_counter() - t0)
 
 
@@ -104,7 +106,7 @@ def model_only(clip: Path, engine) -> float:
     from framecolor.inference import working_shape
     from framecolor.video import probe
     from framecolor.video.reader import read_frames
-    from framecolor.video_pipeline import l_from_rgb8
+    from framecolor.color import l_from_rgb8_tensor
 
     info = probe(clip)
     shape = working_shape(info.height, info.width, engine.size)
@@ -112,7 +114,7 @@ def model_only(clip: Path, engine) -> float:
     for f in read_frames(info):
         batch.append(torch.from_numpy(f.rgb).permute(2, 0, 1))
         if len(batch) == engine.batch_size:
-            smalls.append(F.interpolate(l_from_rgb8(torch.stack(batch)), size=shape, mode="bilinear", antialias=True))
+            smalls.append(F.interpolate(l_from_rgb8_tensor(torch.stack(batch)), size=shape, mode="bilinear", antialias=True))
             batch = []
     engine.predict_ab(smalls[0])  # warm-up
     _sync(engine.device)
@@ -179,15 +181,18 @@ def thesis_style(clip: Path, engine, args, workdir: Path) -> float:
 
 
 def rss_child(args) -> None:
-    from framecolor.video_pipeline import colorize_video
+    from framecolor.config import ColorizerSettings
+    from framecolor.film.job import colorize_video
+    from framecolor.film.options import VideoJob
+    from framecolor.video.writer import EncodeSettings
 
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
     clip, out = args.rss_child
     t0 = time.perf_counter()
-    colorize_video(clip, out, args.model, temporal=args.temporal, size=args.size, batch_size=args.batch_size,
-                   device=args.device, codec=args.codec, crf=args.crf, preset=args.preset, progress=False)
+    colorize_video(clip, out, ColorizerSettings(args.model, args.size, args.device, batch_size=args.batch_size),
+                   VideoJob(args.temporal, encode=EncodeSettings(args.codec, args.crf, args.preset)), progress=False)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"peak_rss_mb": peak, "seconds": time.perf_counter() - t0}))
 

@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_video as bv  # noqa: E402
 
-from framecolor import video_pipeline as vp  # noqa: E402
+from framecolor.film import stream as vp  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -104,7 +104,7 @@ def main(argv=None) -> int:
 
     import framecolor.video.reader as reader
     import framecolor.video.writer as writer
-    import framecolor.video_pipeline as vp
+    import framecolor.film.stream as vp
     from framecolor.inference import working_shape
     from framecolor.video import probe
 

@@ -23,7 +23,7 @@ def replay(colorizer, prepared, abs_, cuts, strength: float) -> list[np.ndarray]
     """Frames with the flow carry at `strength` applied to the stored predictions."""
     import torch
 
-    from framecolor.temporal_flow import FlowCarry
+    from framecolor.film.carry import FlowCarry
 
     carry, out = FlowCarry(strength), []
     for p, ab, cut in zip(prepared, abs_, cuts):
@@ -39,7 +39,7 @@ def replay(colorizer, prepared, abs_, cuts, strength: float) -> list[np.ndarray]
 def _predictions(engine, mode: str, truth: list[np.ndarray]):
     import torch
 
-    from framecolor.video_pipeline import StreamColorizer
+    from framecolor.film.stream import StreamColorizer
 
     sc = StreamColorizer(engine, mode)
     batches = [truth[i:i + engine.batch_size] for i in range(0, len(truth), engine.batch_size)]

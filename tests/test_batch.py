@@ -242,13 +242,16 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_split_scenes_gives_the_whole_file_run_with_timing_and_audio(tmp_path, ckpt):
-    from framecolor.video_pipeline import colorize_video
+    from framecolor.config import ColorizerSettings
+    from framecolor.film.job import colorize_video
+    from framecolor.film.options import VideoJob
+    from framecolor.video.writer import EncodeSettings
 
     src = vc.make_clip(tmp_path / "cuts.mp4", n=36, audio=True, cut_at=(12, 24))
     pts, cuts = scan_cuts(src, SIZE, 0.4)
     assert cuts == [12, 24] and len(pts) == 36
-    whole = colorize_video(src, tmp_path / "whole.mp4", ckpt, size=SIZE, device="cpu", preset="ultrafast",
-                           progress=False)
+    whole = colorize_video(src, tmp_path / "whole.mp4", ColorizerSettings(ckpt, size=SIZE, device="cpu"),
+                           VideoJob(encode=EncodeSettings(preset="ultrafast")), progress=False)
     out = tmp_path / "out"
     run_batch([src], out, settings(ckpt, split_scenes=True, min_segment=0.25), progress=False)
     split = out / "cuts_color.mp4"

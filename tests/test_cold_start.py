@@ -17,7 +17,7 @@ import json, sys
 from framecolor.cli import main
 code = main(["colorize", sys.argv[1], "-o", sys.argv[2], "--no-progress"])
 after_photo = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[3:]))
-import framecolor, framecolor.video_pipeline, framecolor.web
+import framecolor, framecolor.film.job, framecolor.web
 from framecolor.config import VIDEO_MODEL
 framecolor.load_colorizer(VIDEO_MODEL)
 after_all = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[3:]))

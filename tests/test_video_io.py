@@ -26,10 +26,13 @@ def engine():
 
 
 def _run(src: Path, dst: Path, engine, **kw) -> Path:
-    from framecolor.video_pipeline import colorize_video
+    from framecolor.film.job import colorize_video
+    from framecolor.film.options import VideoJob
+    from framecolor.video.writer import EncodeSettings
 
-    kw.setdefault("preset", "ultrafast")
-    return colorize_video(src, dst, colorizer=engine, progress=False, **kw)
+    encode = EncodeSettings(kw.pop("codec", None), kw.pop("crf", 18), kw.pop("preset", "ultrafast"))
+    options = {k: kw.pop(k) for k in list(kw) if k in VideoJob.__dataclass_fields__}
+    return colorize_video(src, dst, engine, VideoJob(**options, encode=encode), progress=False, **kw)
 
 
 def _left_behind(folder: Path, name: str) -> list[str]:

@@ -46,7 +46,7 @@ def test_train_temporal_learns_only_the_head_and_saves_a_loadable_model(tmp_path
     from framecolor.inference import ImageColorizer
     from framecolor.models.registry import load_checkpoint
     from framecolor.training.temporal_loop import train_temporal
-    from framecolor.video_pipeline import StreamColorizer
+    from framecolor.film.stream import StreamColorizer
 
     clips, base = _clips(tmp_path), _base(tmp_path)
     best = train_temporal(str(clips), str(base), str(tmp_path / "run"), _small_cfg(epochs=1, anchor_weight=anchor_weight),

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import FLOW_STRENGTH
-from .metrics import occlusion_mask, warp
+from ..config import FLOW_STRENGTH
+from ..metrics import occlusion_mask, warp
 
 
 def luma_histogram(gray: np.ndarray, bins: int = 32) -> np.ndarray:
