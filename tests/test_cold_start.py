@@ -1,5 +1,6 @@
 """A cold start that respects the user's time: colouring a photo, loading the film model and importing
-the film and web pipelines never import timm (1.8 s on 2 cores), torchvision, matplotlib or skimage.
+the film and web pipelines never import timm (1.8 s on 2 cores), torchvision, matplotlib, skimage or
+torch._dynamo.
 cv2 is imported: the CPU merge (color_cpu.py) needs its LUT, resize and Lab->RGB (about 0.03 s)."""
 from __future__ import annotations
 
@@ -10,17 +11,19 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("timm", "torchvision", "matplotlib", "skimage")
+# torch._dynamo: 1.2 s, pulled in by torchvision.ops, torch.compile, or nn.init.normal_ on the meta device
+HEAVY = ("timm", "torchvision", "matplotlib", "skimage", "torch._dynamo")
 
 SCRIPT = """
 import json, sys
+heavy = lambda: sorted(h for h in sys.argv[3:] if any(m == h or m.startswith(h + ".") for m in sys.modules))
 from framecolor.cli import main
 code = main(["colorize", sys.argv[1], "-o", sys.argv[2], "--no-progress"])
-after_photo = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[3:]))
+after_photo = heavy()
 import framecolor, framecolor.film.job, framecolor.web
 from framecolor.config import VIDEO_MODEL
 framecolor.load_colorizer(VIDEO_MODEL)
-after_all = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[3:]))
+after_all = heavy()
 print(json.dumps({"code": code, "after_photo": after_photo, "after_all": after_all}))
 """
 

@@ -85,3 +85,23 @@ def test_random_init_keeps_timm_s_recipe():
     assert net.classifier.weight.abs().max() <= 1000 ** -0.5
     w = net.conv_head.weight  # 1x1, 1280 outputs: fan_out 1280
     assert abs(w.std().item() - (2 / 1280) ** 0.5) < 0.002
+
+
+def test_a_weights_file_missing_a_tensor_is_refused_not_left_on_meta(tmp_path):
+    """Pretrained networks are built on the meta device and take the file's tensors: a file that lacks
+    one is a WeightsError naming it (no meta tensor survives), and a half-precision one is cast to fp32."""
+    from safetensors.torch import save_file
+
+    from framecolor.models.embedders import WeightsError
+
+    sd = efficientnet_lite("tf_efficientnet_lite0").state_dict()
+    half = tmp_path / "half.safetensors"
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in sd.items()}, str(half))
+    net, _ = build_backbone("efficientnet_lite0", weights=half)
+    assert {p.device.type for p in net.state_dict().values()} == {"cpu"}
+    assert net.classifier.weight.dtype == torch.float32
+    del sd["classifier.bias"]
+    short = tmp_path / "short.safetensors"
+    save_file(sd, str(short))
+    with pytest.raises(WeightsError, match="short.safetensors.*missing.*classifier.bias"):
+        build_backbone("efficientnet_lite0", weights=short)

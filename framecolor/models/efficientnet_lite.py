@@ -164,7 +164,8 @@ class EfficientNetLite(nn.Module):
         self.num_features = config.num_features
         self.global_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
         self.classifier = nn.Linear(config.num_features, config.num_classes)
-        self.apply(_init_weights)
+        if self.conv_stem.weight.device.type != "meta":  # on meta (weights to come) normal_ would import torch._dynamo
+            self.apply(_init_weights)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, 1280, H/32, W/32) after the head conv."""
