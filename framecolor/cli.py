@@ -7,7 +7,8 @@ import sys
 import warnings
 from typing import Callable, Iterator, Sequence
 
-from .config import FLOW_STRENGTH, LOSSES, PHOTO_MODEL, VIDEO_MODEL, ColorizerSettings
+from .config import (BASIC_MODEL, LOSSES, LSTM_MODEL, MODEL_NAMES, PHOTO_MODEL, PRECISIONS,
+                     TEMPORAL_MODES, THESIS_PHOTO_MODEL, VIDEO_MODEL, ColorizerConfig, ColorizerSettings)
 from .film.options import VideoJob
 from .video.writer import EncodeSettings
 from .images import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS
@@ -25,18 +26,19 @@ def _add_common_model_args(p: argparse.ArgumentParser, default: str = PHOTO_MODE
     """--model, --size, --device, --precision, --chroma-gain, --embedder-weights; and --batch-size for
     commands that batch video frames (`frames`): photos go one file at a time, whatever it says."""
     p.add_argument("--model", default=default,
-                   help=f"registry name (unet-lite2, koala-effnet-lite0-photo, koala-effnet-lite0, basic-cnn, ...) or a "
+                   help=f"registry name ({', '.join(MODEL_NAMES)}) or a "
                         f".safetensors checkpoint (default: {default})")
-    p.add_argument("--size", type=int, default=256,
-                   help="working size: the short side the model runs at, in pixels (default: %(default)s)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--size", type=int, default=ColorizerSettings.size,
+                   help=f"working size: the short side the model runs at, in pixels; by default the model card's, "
+                        f"which a checkpoint may set (default: {ColorizerConfig.working_size})")
+    p.add_argument("--device", default=ColorizerSettings.device, help="auto, cpu, cuda or cuda:N")
     if frames:
-        p.add_argument("--batch-size", type=int, default=8,
+        p.add_argument("--batch-size", type=int, default=ColorizerSettings.batch_size,
                        help="video frames per model batch (on a CPU run in micro-batches that fit the allocator; "
                             "default: %(default)s)")
     else:
         p.set_defaults(batch_size=8)  # not a flag: photos go one file at a time per worker
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
+    p.add_argument("--precision", choices=PRECISIONS, default=ColorizerSettings.precision,
                    help="default: bf16 on CUDA, fp32 on CPU")
     p.add_argument("--chroma-gain", type=float, default=None,
                    help="scale on the predicted a*b* (1 = exact inverse; the thesis used 2 for vivid colour; default: the "
@@ -80,11 +82,10 @@ def _pixel_count(text: str) -> int:
 
 
 def _run_colorize(args: argparse.Namespace) -> int:
-    from .inference import colorize_files, load_colorizer, output_is_file
+    from .inference import colorize_files, colorizer_from, output_is_file
 
     output_is_file(args.inputs, args.output, args.fmt)  # a bad -o is a usage error, before the model loads
-    colorizer = load_colorizer(args.model, args.device, args.size, args.precision, args.chroma_gain,
-                               args.batch_size, args.embedder_weights, args.flip_average)
+    colorizer = colorizer_from(_colorizer_settings(args))
     results = colorize_files(colorizer, args.inputs, args.output, args.side_by_side, not args.no_progress,
                              args.max_pixels, args.fmt)
     failed = [r for r in results if r.error]
@@ -194,7 +195,7 @@ def _run_train(args: argparse.Namespace) -> int:
         return _run_train_unet(args)
 
     embedder = None if args.embedder == "none" else args.embedder
-    name = args.name or ("basic-cnn" if embedder is None else f"koala-{embedder}")
+    name = args.name or (BASIC_MODEL if embedder is None else f"koala-{embedder}")
     mcfg = ColorizerConfig(name=name, embedder=embedder)
     tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, crop=args.crop, lr=args.lr,
                        loss=args.loss, colorful_weight=args.colorful_weight,
@@ -222,7 +223,7 @@ def _parser_evaluate(sub) -> argparse.ArgumentParser:
     p.add_argument("--grid", type=int, default=4, help="images shown in the PNG grid")
     p.add_argument("--no-progress", action="store_true")
     _add_common_model_args(p)
-    p.set_defaults(model=f"{PHOTO_MODEL},koala-effnet-lite0-photo,basic-cnn")
+    p.set_defaults(model=",".join((PHOTO_MODEL, THESIS_PHOTO_MODEL, BASIC_MODEL)))
     return p
 
 
@@ -230,19 +231,17 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .evaluate import evaluate, list_eval_images, load_colorizers, resolve_mean_ab, write_reports
-    from .inference import load_colorizer
+    from .inference import colorizer_from
 
     names = [n for n in args.model.split(",") if n]
     files = list_eval_images(args.data, args.val_list, args.limit)
     train = list_eval_images(args.data, args.train_list) if args.train_list else None
     mean_ab, source = resolve_mean_ab(args.mean_ab, names, train)
-    colorizers = load_colorizers(names, lambda n: load_colorizer(
-        n, args.device, args.size, args.precision, args.chroma_gain, args.batch_size, args.embedder_weights,
-        args.flip_average))
+    colorizers = load_colorizers(names, lambda n: colorizer_from(_colorizer_settings(args, n)))
     result = evaluate(files, colorizers, mean_ab, args.grid, progress=not args.no_progress)
     result.mean_ab_source = source
     result.settings = {"data": str(Path(args.data)), "val_list": args.val_list, "models": names,
-                       "size": args.size, "limit": args.limit, "precision": args.precision or "default",
+                       "size": args.size or "each model's own", "limit": args.limit, "precision": args.precision or "default",
                        "chroma_gain": args.chroma_gain if args.chroma_gain is not None else "each model's own",
                        "flip_average": args.flip_average if args.flip_average is not None else "each model's own"}
     paths = write_reports(result, args.output)
@@ -320,20 +319,20 @@ def _parser_video(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("video", help="colorize a film (audio, timing and metadata kept; resumable)")
     p.add_argument("input", help="video file")
     p.add_argument("-o", "--output", required=True, help="output video; the container follows the extension")
-    p.add_argument("--temporal", choices=["none", "flow", "lstm"], default="flow",
+    p.add_argument("--temporal", choices=TEMPORAL_MODES, default=VideoJob.temporal,
                    help="none: per frame; flow: carry colour along optical flow; lstm: the model's ConvLSTM "
                         "head, then the same flow carry")
-    p.add_argument("--codec", default=None, help="video encoder (default libx264; libvpx-vp9 for .webm)")
-    p.add_argument("--crf", type=int, default=18, help="constant rate factor (lower = better quality)")
-    p.add_argument("--preset", default="medium", help="encoder preset (x264/x265: ultrafast ... veryslow)")
-    p.add_argument("--start", type=float, default=0.0, help="start time in seconds")
-    p.add_argument("--end", type=float, default=None, help="end time in seconds")
+    p.add_argument("--codec", default=EncodeSettings.codec, help="video encoder (default libx264; libvpx-vp9 for .webm)")
+    p.add_argument("--crf", type=int, default=EncodeSettings.crf, help="constant rate factor (lower = better quality)")
+    p.add_argument("--preset", default=EncodeSettings.preset, help="encoder preset (x264/x265: ultrafast ... veryslow)")
+    p.add_argument("--start", type=float, default=VideoJob.start, help="start time in seconds")
+    p.add_argument("--end", type=float, default=VideoJob.end, help="end time in seconds")
     p.add_argument("--side-by-side", action="store_true", help="write grey|colour frames side by side")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the output if it exists (default: an existing output is left alone, the run skipped)")
-    p.add_argument("--chunk-frames", type=int, default=240, help="frames per resumable chunk")
-    p.add_argument("--flow-strength", type=float, default=FLOW_STRENGTH, help="flow and lstm: weight of the carried colour (0-1; 0 with lstm: the head alone)")
-    p.add_argument("--cut-threshold", type=float, default=0.4,
+    p.add_argument("--chunk-frames", type=int, default=VideoJob.chunk_frames, help="frames per resumable chunk")
+    p.add_argument("--flow-strength", type=float, default=VideoJob.flow_strength, help="flow and lstm: weight of the carried colour (0-1; 0 with lstm: the head alone)")
+    p.add_argument("--cut-threshold", type=float, default=VideoJob.cut_threshold,
                    help="scene cut when the luminance histograms of two frames differ by more (0-1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _add_common_model_args(p, VIDEO_MODEL, frames=True)
@@ -389,10 +388,10 @@ def _warnings_as_lines() -> Iterator[None]:
 def _parser_evaluate_video(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate-video", help="score temporal modes on colour clips made grey")
     p.add_argument("clips", nargs="+", help="colour video files")
-    p.add_argument("--temporal", default="none,flow,lstm", help="comma-separated modes to compare")
+    p.add_argument("--temporal", default=",".join(TEMPORAL_MODES), help="comma-separated modes to compare")
     p.add_argument("--max-frames", type=int, default=90, help="frames per clip (from the start)")
-    p.add_argument("--lstm-model", default="koala-effnet-lite0-lstm", help="model with a temporal head for lstm")
-    p.add_argument("--flow-strength", type=float, default=FLOW_STRENGTH, help="flow and lstm: weight of the carried colour (0-1; 0 with lstm: the head alone)")
+    p.add_argument("--lstm-model", default=LSTM_MODEL, help="model with a temporal head for lstm")
+    p.add_argument("--flow-strength", type=float, default=VideoJob.flow_strength, help="flow and lstm: weight of the carried colour (0-1; 0 with lstm: the head alone)")
     p.add_argument("--json", default="video_eval.json", help="where to write the JSON results")
     p.add_argument("--markdown", default=None, help="where to write the Markdown table (default: printed)")
     _add_common_model_args(p, VIDEO_MODEL, frames=True)
@@ -461,13 +460,13 @@ def _parser_batch(sub) -> argparse.ArgumentParser:
                    help="photos: as colorize --max-pixels")
     p.add_argument("--side-by-side", action="store_true", help="write before|after photos and films")
     p.add_argument("--photo-model", default=PHOTO_MODEL, help="model for the photos (default: %(default)s)")
-    p.add_argument("--temporal", choices=["none", "flow", "lstm"], default="flow", help="films: as video --temporal")
-    p.add_argument("--codec", default=None, help="films: as video --codec")
-    p.add_argument("--crf", type=int, default=18, help="films: as video --crf")
-    p.add_argument("--preset", default="medium", help="films: as video --preset")
-    p.add_argument("--chunk-frames", type=int, default=240, help="films: as video --chunk-frames")
-    p.add_argument("--flow-strength", type=float, default=FLOW_STRENGTH, help="films: as video --flow-strength")
-    p.add_argument("--cut-threshold", type=float, default=0.4, help="films: as video --cut-threshold")
+    p.add_argument("--temporal", choices=TEMPORAL_MODES, default=VideoJob.temporal, help="films: as video --temporal")
+    p.add_argument("--codec", default=EncodeSettings.codec, help="films: as video --codec")
+    p.add_argument("--crf", type=int, default=EncodeSettings.crf, help="films: as video --crf")
+    p.add_argument("--preset", default=EncodeSettings.preset, help="films: as video --preset")
+    p.add_argument("--chunk-frames", type=int, default=VideoJob.chunk_frames, help="films: as video --chunk-frames")
+    p.add_argument("--flow-strength", type=float, default=VideoJob.flow_strength, help="films: as video --flow-strength")
+    p.add_argument("--cut-threshold", type=float, default=VideoJob.cut_threshold, help="films: as video --cut-threshold")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _add_common_model_args(p, VIDEO_MODEL, frames=True)
     return p

@@ -37,11 +37,18 @@ def cpu_items_per_call(item_bytes: int) -> int:
 # head stays tied to its own base, the thesis model koala-effnet-lite0: `temporal="lstm"` with the
 # default film model runs LSTM_MODEL (film.options.film_model).
 PHOTO_MODEL: str = "unet-lite2"
-VIDEO_MODEL: str = "unet-lite2"
+VIDEO_MODEL: str = PHOTO_MODEL
 LSTM_MODEL: str = "koala-effnet-lite0-lstm"
+THESIS_PHOTO_MODEL: str = "koala-effnet-lite0-photo"  # the thesis fusion model, fine-tuned on photographs
+THESIS_MODEL: str = "koala-effnet-lite0"  # the thesis fusion model (EfficientNet-Lite0 embedder)
+BASIC_MODEL: str = "basic-cnn"  # the thesis's basic CNN, no classifier
+# Every shipped model, by name (models/registry.py maps each to framecolor/weights/<name>.safetensors).
+MODEL_NAMES: tuple[str, ...] = (PHOTO_MODEL, THESIS_PHOTO_MODEL, THESIS_MODEL, BASIC_MODEL, LSTM_MODEL)
 # Film: "none" colorizes each frame alone, "flow" carries colour along optical flow, "lstm" runs the
 # model's ConvLSTM head and then the same flow carry.
 TEMPORAL_MODES: tuple[str, ...] = ("none", "flow", "lstm")
+# Model precisions (framecolor/precision.py): fp32, or bfloat16 / float16 autocast.
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ class UNetConfig:
 class ColorizerConfig:
     """Everything needed to rebuild a colorizer; stored as JSON next to its weights."""
 
-    name: str = "koala-effnet-lite0"
+    name: str = THESIS_MODEL
     embedder: str | None = "efficientnet_lite0"  # None -> the thesis's basic CNN (section 4.5)
     embed_dim: int = 1000
     encoder: tuple[tuple[int, int], ...] = THESIS_ENCODER

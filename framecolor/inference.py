@@ -18,6 +18,7 @@ from .images import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS, Picture, encode_image, p
 from .models.colorizer import Colorizer
 from .models.registry import DEFAULT_MODEL, load_checkpoint
 from .parallel import MAX_CPU_WORKERS, Stages, opencv_threads
+from .precision import autocast, default_precision
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -34,14 +35,6 @@ def working_shape(h: int, w: int, size: int) -> tuple[int, int]:
     """Short side -> `size`, aspect kept, both sides rounded to a multiple of 8 (at least 8)."""
     scale = size / min(h, w)
     return max(8, int(round(h * scale / 8)) * 8), max(8, int(round(w * scale / 8)) * 8)
-
-
-def autocast(device: torch.device, precision: str):
-    """fp32 -> no autocast; bf16/fp16 -> torch.autocast on the device."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def per_pixel(fn, x: torch.Tensor, pixels: int = 1 << 18) -> torch.Tensor:
@@ -71,12 +64,16 @@ class ImageColorizer:
 
     model: Colorizer
     device: torch.device
-    size: int = 256
+    size: int | None = None  # working size: the short side the model runs at; None -> the model card's
     precision: str = "fp32"
     chroma_gain: float = 1.0
     batch_size: int = 8
     film_chroma_gain: float | None = None
     flip_average: bool = False
+
+    def __post_init__(self) -> None:
+        if self.size is None:
+            self.size = self.model.config.working_size
 
     @torch.inference_mode()
     def predict_ab(self, L: torch.Tensor) -> torch.Tensor:
@@ -155,8 +152,7 @@ def load_colorizer(model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto
         raise ValueError(f"size must be at least 8, got {size}")
     dev = pick_device(device)
     net = prepare_for_inference(load_checkpoint(model, embedder_weights=embedder_weights), dev)
-    precision = precision or ("bf16" if dev.type == "cuda" else "fp32")
-    size = net.config.working_size if size is None else size
+    precision = precision or default_precision(dev)
     gain = net.config.chroma_gain if chroma_gain is None else chroma_gain
     film_gain = net.config.film_chroma_gain if chroma_gain is None else None  # a gain given rules both
     flip = net.config.flip_average if flip_average is None else flip_average

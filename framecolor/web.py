@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import PHOTO_MODEL, TEMPORAL_MODES, VIDEO_MODEL
+from .config import LSTM_MODEL, PHOTO_MODEL, TEMPORAL_MODES, VIDEO_MODEL
 from .images import DEFAULT_MAX_PIXELS
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -99,8 +99,9 @@ class PhotoBatch:
     message: str  # done / failed, one line per failed file
 
 
-def colorize_uploads(ws: Workspace, uploads: list[str], model: str, gain: float, size: int) -> PhotoBatch:
-    """Colorize uploaded images and zips of images into PNGs, in a fresh folder of the workspace."""
+def colorize_uploads(ws: Workspace, uploads: list[str], model: str, gain: float, size: int | None) -> PhotoBatch:
+    """Colorize uploaded images and zips of images into PNGs, in a fresh folder of the workspace
+    (`size`: the working size; None: the model card's)."""
     from .errors import InputError
     from .inference import colorize_files
     from .io import extract_zip, write_zip
@@ -116,7 +117,8 @@ def colorize_uploads(ws: Workspace, uploads: list[str], model: str, gain: float,
         except InputError as e:
             errors.append(f"{Path(up).name}: {e.reason}")
     with ws.slots:  # loading a model counts as a model run: never two models at once
-        engine = dataclasses.replace(ws.models.get(model), size=int(size), chroma_gain=float(gain))
+        engine = ws.models.get(model)
+        engine = dataclasses.replace(engine, size=int(size or engine.model.config.working_size), chroma_gain=float(gain))
         results = colorize_files(engine, inputs, str(folder / "out"), progress=False,
                                  max_pixels=ws.cfg.max_pixels, fmt="png")
     done = [r for r in results if r.error is None]
@@ -232,7 +234,7 @@ def build_page(ws: Workspace, jobs: FilmJobs):
 
     from .models.registry import COLORIZERS
 
-    models = [m for m in COLORIZERS if m != "koala-effnet-lite0-lstm"]
+    models = [m for m in COLORIZERS if m != LSTM_MODEL]
     with gr.Blocks(title="framecolor", analytics_enabled=False,
                    delete_cache=(600, int(ws.cfg.keep_hours * 3600))) as page:
         gr.Markdown("# framecolor\nColour for black-and-white photographs and film, on this machine.")
@@ -248,7 +250,8 @@ def _photos_tab(gr, ws: Workspace, models: list[str]) -> None:
     with gr.Row():
         model = gr.Dropdown(models, value=ws.cfg.model if ws.cfg.model in models else models[0], label="Model")
         gain = gr.Slider(0, 3, value=own_gain(model.value), step=0.05, label="Chroma gain (set to the model's own)")
-        size = gr.Number(256, label="Working size (short side, px)", minimum=8, maximum=2048, precision=0)
+        size = gr.Number(None, label="Working size (short side, px; empty: the model's own)", minimum=8, maximum=2048,
+                         precision=0)
     run = gr.Button("Colorize", variant="primary", elem_id="photo-run")
     status = gr.Markdown(elem_id="photo-status")
     archive = gr.DownloadButton("Download all (zip)", visible=False, elem_id="photo-zip")
@@ -258,7 +261,7 @@ def _photos_tab(gr, ws: Workspace, models: list[str]) -> None:
         if not uploads:
             return [], "Add one or more photos (or a zip of them) first.", gr.update(visible=False)
         try:
-            batch = colorize_uploads(ws, [str(u) for u in uploads], model_name, chroma, working or 256)
+            batch = colorize_uploads(ws, [str(u) for u in uploads], model_name, chroma, working or None)
         except Exception as e:  # noqa: BLE001 - a user's error is shown in the page; a bug goes to the server log
             from .cli import user_error
 

@@ -202,9 +202,9 @@ def count_flops(model, size: int = SIZE) -> dict:
 
 
 def autocast_ctx(device: torch.device, precision: str):
-    if precision == "fp32":
-        return nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+    from framecolor.precision import autocast
+
+    return autocast(device, precision)
 
 
 def in_layout(model, fmt: torch.memory_format):

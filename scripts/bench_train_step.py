@@ -35,13 +35,14 @@ def parse(argv=None) -> argparse.Namespace:
 
 def make_step(model, opt, L, ab, cached, per_crop: bool):
     from framecolor.color import normalize_ab
-    from framecolor.training.loop import _autocast, _embedding
+    from framecolor.precision import autocast
+    from framecolor.training.loop import _embedding
 
     def step() -> tuple[float, float]:
         t0 = time.perf_counter()
         emb = _embedding(model, L, cached, per_crop)
         t1 = time.perf_counter()
-        with _autocast(True):
+        with autocast(L.device, "bf16"):
             pred = model(L, emb)
         loss = F.mse_loss(pred.float(), normalize_ab(ab))
         opt.zero_grad(set_to_none=True)

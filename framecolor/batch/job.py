@@ -32,7 +32,7 @@ class BatchSettings:
 
     photo_model: str = PHOTO_MODEL
     film_model: str = VIDEO_MODEL
-    size: int = 256
+    size: int | None = ColorizerSettings.size  # None: the model card's working size
     device: str = "auto"
     precision: str | None = None
     chroma_gain: float | None = None

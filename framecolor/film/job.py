@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ..config import VIDEO_MODEL, ColorizerSettings
 from ..inference import ImageColorizer, colorizer_from
-from ..io import same_file, temp_path_beside
+from ..io import atomic_output, same_file
 from ..parallel import MAX_CPU_WORKERS, Stages, opencv_threads
 from ..video.probe import VideoError, VideoInfo, probe
 from ..video.reader import Frame, TruncatedWarning, read_frames
@@ -258,12 +258,6 @@ def _warn_if_short(info: VideoInfo, store: ChunkStore, job: VideoJob) -> None:
                       "file looks truncated, keeping what could be read", TruncatedWarning, stacklevel=3)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _finish(info: VideoInfo, dst: Path, store: ChunkStore, job: VideoJob) -> None:
     if store.frames_done == 0:
         store.remove()
@@ -281,13 +275,8 @@ def remux_into(dst: Path, chunks: list[Path], info: VideoInfo, start: float = 0.
                offsets: list[int] | None = None) -> None:
     """`assemble` the chunks (each shifted by its offset, in the source time base) and the source's
     audio into a temporary file beside `dst`, then rename it into place: `dst` is whole or absent."""
-    tmp = temp_path_beside(dst)
-    try:
+    with atomic_output(dst) as tmp:
         assemble(tmp, chunks, info, start, end, info.rotation, offsets=offsets)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def colorize_video(src: str | os.PathLike, dst: str | os.PathLike,

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..inference import ImageColorizer, film_colorizer
-from ..io import atomic_write
+from ..io import atomic_output, atomic_write
 from .options import VideoJob
 
 
@@ -93,7 +93,8 @@ class ChunkStore:
 
     def commit(self, path: Path, frames: int, last_pts: int, state: dict[str, np.ndarray]) -> None:
         arrays = {k: v.float().cpu().numpy() if torch.is_tensor(v) else v for k, v in state.items()}
-        np.savez(path.with_suffix(".npz"), **arrays)
+        with atomic_output(path.with_suffix(".npz")) as tmp:
+            np.savez(tmp, **arrays)
         self.chunks.append({"file": path.name, "frames": frames, "last_pts": last_pts,
                             "state": path.with_suffix(".npz").name})
         atomic_write(self.manifest, json.dumps({"key": self.key, "chunks": self.chunks}).encode())

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from .. import color_cpu
 from ..color import denormalize_ab, l_from_rgb8_tensor, lab_to_rgb
 from ..config import FLOW_STRENGTH, LSTM_MODEL, TEMPORAL_MODES
-from ..inference import ImageColorizer, autocast, cpu_micro_batch, film_colorizer, working_shape
+from ..inference import ImageColorizer, cpu_micro_batch, film_colorizer, working_shape
+from ..precision import autocast
 from .carry import FlowCarry, SceneCuts
 
 T = TypeVar("T")

@@ -26,11 +26,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from ..color import normalize_ab
-from ..config import TemporalConfig
-from ..io import atomic_write
+from ..config import ColorizerConfig, TemporalConfig
+from ..io import atomic_output, atomic_write
 from ..models.colorizer import Colorizer
 from ..models.embedders import sha256_file
 from ..models.registry import load_checkpoint, read_meta, resolve_checkpoint, save_checkpoint
+from ..precision import autocast, training_precision
 from .data import batch_to_lab
 from .loop import load_resume, save_resume
 from .video_data import VIDEO_SUFFIXES, FeatureWindows, split_caches
@@ -42,7 +43,7 @@ class TemporalTrainConfig:
     batch_size: int = 4
     length: int = 6  # frames per window (truncated back-propagation through time)
     crop: int = 128  # pixels, a multiple of 8 (crop // 8 feature cells)
-    side: int = 256  # clips are cached with this short side (the video working size)
+    side: int = ColorizerConfig.working_size  # clips are cached with this short side (the working size)
     max_frames: int | None = 120  # frames per clip (from the start) whose features are cached
     lr: float = 3e-4
     temporal_weight: float = 1.0
@@ -134,11 +135,10 @@ def cache_features(model: Colorizer, frames: Path, tag: str, max_frames: int | N
     chunks = []
     for i in range(0, len(rgb), batch):
         L, _ = batch_to_lab(torch.from_numpy(np.array(rgb[i:i + batch])).to(device))
-        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+        with autocast(device, training_precision(bf16)):
             chunks.append(model.features(L.contiguous(memory_format=torch.channels_last)).half().cpu().numpy())
-    tmp = out.with_suffix(".part.npy")
-    np.save(tmp, np.concatenate(chunks))
-    os.replace(tmp, out)
+    with atomic_output(out) as tmp:
+        np.save(tmp, np.concatenate(chunks))
     return out
 
 
@@ -160,7 +160,7 @@ def clip_batch(model: Colorizer, feats: torch.Tensor, rgb: torch.Tensor, device:
     (B, T, 2, 8c, 8c) a*b*/128."""
     b, t = rgb.shape[:2]
     _, ab = batch_to_lab(rgb.flatten(0, 1).to(device))
-    with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+    with autocast(device, training_precision(bf16)):
         pred, _ = model.decode_clip(feats.to(device))
     return pred.float(), normalize_ab(ab).unflatten(0, (b, t))
 
@@ -169,7 +169,7 @@ def clip_batch(model: Colorizer, feats: torch.Tensor, rgb: torch.Tensor, device:
 def image_prediction(model: Colorizer, feats: torch.Tensor, bf16: bool = False) -> torch.Tensor:
     """(B, T, C, c, c) features, on the model's device -> (B, T, 2, 8c, 8c): the image model's
     per-frame a*b*/128 (the decoder without the head)."""
-    with torch.autocast(feats.device.type, torch.bfloat16, enabled=bf16):
+    with autocast(feats.device, training_precision(bf16)):
         return model.decoder(feats.flatten(0, 1)).unflatten(0, feats.shape[:2]).float()
 
 
