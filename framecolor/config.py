@@ -22,7 +22,7 @@ LR_SCHEDULES: tuple[str, ...] = ("plateau", "cosine")
 # Training losses: the thesis's MSE, or a pixel loss plus a colourfulness-matching term (training/loop.py).
 LOSSES: tuple[str, ...] = ("mse", "huber_colorful", "mse_colorful")
 # Video `--temporal flow` and `lstm`: weight of the carried colour where the flow is reliable (chosen on
-# six training clips with scripts/tune_flow.py: the lowest CDC with PSNR no lower than per-frame;
+# six training clips with experiments/tune_flow.py: the lowest CDC with PSNR no lower than per-frame;
 # results/video/tune_flow_train_clips.json).
 FLOW_STRENGTH: float = 1.0
 # The most a CPU model call's largest activation may take: glibc maps blocks above its mmap threshold

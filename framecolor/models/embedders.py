@@ -96,7 +96,7 @@ class ClassifierEmbedder(nn.Module):
         """Fold every batch norm into the convolution before it: the classifier is frozen, so its batch
         norms are fixed affine maps (load_colorizer and train both fold). Same outputs to rounding; on 2
         CPU cores efficientnet_lite0 then reads one image in 8.2 ms instead of 9.7 (a scratch
-        measurement; in training, scripts/bench_train_step.py). Returns how many were folded. The
+        measurement; in training, benchmarks/bench_train_step.py). Returns how many were folded. The
         backbone's state dict loses its batch-norm keys, so fold after loading its weights."""
         return fold_batch_norm(self.backbone)
 
