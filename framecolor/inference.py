@@ -135,7 +135,7 @@ class ImageColorizer:
 
 def prepare_for_inference(net: Colorizer, device: torch.device) -> Colorizer:
     """On `device`, in eval mode and channels_last (on the CPU too: oneDNN's convolutions run 10-40%
-    faster in NHWC, scripts/bench_images.py), with the frozen classifier's batch norms folded into
+    faster in NHWC, benchmarks/bench_images.py), with the frozen classifier's batch norms folded into
     its convolutions. In place; returns `net`."""
     net = net.to(device, memory_format=torch.channels_last).eval()
     net.fold_classifier_batch_norm()

@@ -250,8 +250,8 @@ def _photos_tab(gr, ws: Workspace, models: list[str]) -> None:
     with gr.Row():
         model = gr.Dropdown(models, value=ws.cfg.model if ws.cfg.model in models else models[0], label="Model")
         gain = gr.Slider(0, 3, value=own_gain(model.value), step=0.05, label="Chroma gain (set to the model's own)")
-        size = gr.Number(None, label="Working size (short side, px; empty: the model's own)", minimum=8, maximum=2048,
-                         precision=0)
+        size = gr.Number(own_size(model.value), label="Working size (short side, px; set to the model's own)",
+                         minimum=8, maximum=2048, precision=0)
     run = gr.Button("Colorize", variant="primary", elem_id="photo-run")
     status = gr.Markdown(elem_id="photo-status")
     archive = gr.DownloadButton("Download all (zip)", visible=False, elem_id="photo-zip")
@@ -271,6 +271,7 @@ def _photos_tab(gr, ws: Workspace, models: list[str]) -> None:
         return batch.results, batch.message, gr.update(value=batch.archive, visible=batch.archive is not None)
 
     model.change(own_gain, model, gain)
+    model.change(own_size, model, size)
     run.click(colorize, [files, model, gain, size], [results, status, archive],
               concurrency_limit=ws.cfg.concurrency, concurrency_id="photos")
 
@@ -283,9 +284,20 @@ def _photos_tab(gr, ws: Workspace, models: list[str]) -> None:
 
 def own_gain(model: str) -> float:
     """The chroma gain a model was tuned with (its model card's config)."""
+    return float(_card_config(model).get("chroma_gain", 1.0))
+
+
+def own_size(model: str) -> int:
+    """The working size a model runs at (its model card's config)."""
+    from .config import ColorizerConfig
+
+    return int(_card_config(model).get("working_size", ColorizerConfig.working_size))
+
+
+def _card_config(model: str) -> dict:
     from .models.registry import read_meta, resolve_checkpoint
 
-    return float(read_meta(resolve_checkpoint(model))["config"].get("chroma_gain", 1.0))
+    return read_meta(resolve_checkpoint(model))["config"]
 
 
 def _film_tab(gr, ws: Workspace, jobs: FilmJobs, models: list[str]) -> None:

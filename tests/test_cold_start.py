@@ -38,3 +38,13 @@ def test_colorize_path_imports_no_heavy_package(tmp_path):
     assert result["code"] in (0, None) and out.stat().st_size > 0
     assert result["after_photo"] == [], f"framecolor colorize imported {result['after_photo']}"
     assert result["after_all"] == [], f"the film model and pipelines imported {result['after_all']}"
+
+
+def test_help_and_usage_errors_import_no_torch():
+    """Every subcommand's parser is built at each start: `framecolor --help` answers without torch (1.5 s)."""
+    script = ("import sys\nfrom framecolor.cli import main\n"
+              "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "train-temporal" in run.stdout and run.stdout.strip().splitlines()[-1] == "False"

@@ -25,7 +25,7 @@ def untrained(request):
 
 
 def test_bundled_lite2_recognises_the_cat(chelsea):
-    """The converted EfficientNet-Lite2 (scripts/convert_efficientnet_lite.py) still classifies skimage's
+    """The converted EfficientNet-Lite2 (`framecolor convert-efficientnet-lite`) still classifies skimage's
     chelsea as an Egyptian cat (ImageNet class 285), with its registry entry's preprocessing."""
     from framecolor.models.embedders import build_backbone
 

@@ -106,6 +106,23 @@ def test_ffmpeg_cli_fallback_reads_the_same_frames(tmp_path):
     assert all(np.array_equal(x.rgb, y.rgb) for x, y in zip(a, b))
 
 
+def test_ffmpeg_cli_fallback_seeks_to_the_same_window(tmp_path):
+    src = vc.make_clip(tmp_path / "c.mp4", n=48, fps=24)
+    info = probe(src)
+    a = list(read_frames(info, start=1.0, end=1.5, backend="pyav"))
+    b = list(read_frames(info, start=1.0, end=1.5, backend="ffmpeg"))
+    assert len(a) == 12 and [f.pts for f in a] == [f.pts for f in b]
+    assert all(np.array_equal(x.rgb, y.rgb) for x, y in zip(a, b))
+
+
+def test_ffmpeg_cli_fallback_error_carries_ffmpegs_own_message(tmp_path):
+    src = vc.make_clip(tmp_path / "c.mp4", n=4)
+    info = probe(src)
+    src.write_bytes(b"not a video at all" * 100)  # replaced after probing: ffmpeg itself must fail
+    with pytest.raises(VideoError, match="ffmpeg could not decode it: .*(Invalid data|invalid)"):
+        list(read_frames(info, backend="ffmpeg"))
+
+
 def test_container_that_cannot_hold_the_audio_fails_before_any_work(tmp_path, engine):
     src = vc.make_clip(tmp_path / "talk.mp4", n=6, audio=True)
     with pytest.raises(VideoError, match="cannot hold the source's aac audio"):

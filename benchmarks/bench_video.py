@@ -9,8 +9,8 @@ with --repeats N, end-to-end and model-only are run N times, interleaved, and th
 and the peak RSS of `colorize_video` in a fresh process for a short and a long clip (the same
 real clip looped), which should be about equal if memory does not grow with the film.
 
-    python scripts/bench_video.py --model koala-effnet-lite0 --out bench_video.json
-    python scripts/bench_video.py --model untrained --heights 480 --seconds 4 --long-seconds 60 --threads 1
+    python benchmarks/bench_video.py --model koala-effnet-lite0 --out bench_video.json
+    python benchmarks/bench_video.py --model untrained --heights 480 --seconds 4 --long-seconds 60 --threads 1
 """
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -230,7 +229,7 @@ def environment(args, engine) -> dict:
     import torch
 
     return {"device": str(engine.device), "precision": engine.precision, "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "command": " ".join(["scripts/bench_video.py", *sys.argv[1:]]),
+            "threads": torch.get_num_threads(), "command": " ".join(["benchmarks/bench_video.py", *sys.argv[1:]]),
             "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
             "load_avg": os.getloadavg(), "nice": os.nice(0), "autogroup": _autogroup(),
             "settings": {k: v for k, v in vars(args).items() if k != "rss_child"}}

@@ -3,7 +3,7 @@
 optimize_for_inference, and torch.compile with inductor's weight freezing (needs a C++ compiler; the
 first call compiles for tens of seconds). Interleaved rounds, best round reported.
 
-    nice -n -15 python scripts/bench_compile.py --out results/bench_compile.json
+    nice -n -15 python benchmarks/bench_compile.py --out results/bench_compile.json
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 before (one classifier call per batch, batch norms kept). Page faults per step are counted too.
 Random crops and a random cached embedding: the weights and the data do not change speed.
 
-    python scripts/bench_train_step.py --out results/training/bench_train_step.json
+    python benchmarks/bench_train_step.py --out results/training/bench_train_step.json
 """
 from __future__ import annotations
 
@@ -17,10 +17,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 
 def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -36,11 +32,10 @@ def parse(argv=None) -> argparse.Namespace:
 def make_step(model, opt, L, ab, cached, per_crop: bool):
     from framecolor.color import normalize_ab
     from framecolor.precision import autocast
-    from framecolor.training.loop import _embedding
 
-    def step() -> tuple[float, float]:
+    def step() -> tuple[float, float]:  # as training.loop.train_one_epoch with bf16
         t0 = time.perf_counter()
-        emb = _embedding(model, L, cached, per_crop)
+        emb = None if model.fusion is None else model.embed(L).float() if per_crop else cached.to(L.device)
         t1 = time.perf_counter()
         with autocast(L.device, "bf16"):
             pred = model(L, emb)
@@ -92,7 +87,7 @@ def main(argv=None) -> int:
                     best[key] = r
     finally:
         ClassifierEmbedder.cpu_micro_batch = original
-    doc = {"command": " ".join(["scripts/bench_train_step.py", *sys.argv[1:]]), "torch": torch.__version__,
+    doc = {"command": " ".join(["benchmarks/bench_train_step.py", *sys.argv[1:]]), "torch": torch.__version__,
            "threads": torch.get_num_threads(), "batch_size": b, "crop": c, "bf16": True, "cases": best}
     for k, r in best.items():
         print(f"{k:32s} step {r['step_ms']:6.0f} ms  classifier {r['classifier_ms']:5.0f} ms  "

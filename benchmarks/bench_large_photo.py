@@ -2,7 +2,7 @@
 8-bit-level table, merge in OpenCV) against the general torch path (the one 16-bit photos take), on
 skimage's astronaut upscaled to WxH, plus `to_array`. Best of --repeats calls each, interleaved.
 
-    nice -n -15 python scripts/bench_large_photo.py --out results/bench_large_photo.json
+    nice -n -15 python benchmarks/bench_large_photo.py --out results/bench_large_photo.json
 """
 from __future__ import annotations
 

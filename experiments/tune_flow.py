@@ -4,7 +4,7 @@ Per-frame predictions (and, with --lstm-model, the LSTM head's predictions) are 
 the flow carry is then replayed on them at each strength and scored (CDC, PSNR, colourfulness)
 against the colour clip, next to the clip's own CDC:
 
-    python scripts/tune_flow.py CLIP... --strengths 0.7,0.85,0.95,1.0 --lstm-model koala-effnet-lite0-lstm \
+    python experiments/tune_flow.py CLIP... --strengths 0.7,0.85,0.95,1.0 --lstm-model koala-effnet-lite0-lstm \
         --max-frames 48 --json tune.json
 """
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def replay(colorizer, prepared, abs_, cuts, strength: float) -> list[np.ndarray]:

@@ -1,15 +1,15 @@
-"""scripts/bench_images.py: the thesis pipeline feeds its models what the thesis fed them, ratios name
-their reference, and a machine without Keras gets a note instead of a crash."""
+"""benchmarks/bench_images.py, imported by name (pytest puts this folder on the path of its own tests):
+the thesis pipeline feeds its models what the thesis fed them, ratios name their reference, and a
+machine without Keras gets a note instead of a crash."""
 
+import bench_images
 import numpy as np
 import pytest
-from conftest import script_module
 
 
 @pytest.fixture(scope="module")
 def bench():
-    with script_module("bench_images") as mod:
-        yield mod
+    return bench_images
 
 
 def test_keras_thesis_flow_feeds_grey_299_and_raw_L(bench):

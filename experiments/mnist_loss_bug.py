@@ -1,7 +1,7 @@
 """The thesis's loss bug: cross_entropy on softmax output against cross_entropy on logits, same nets,
 same seed, thesis hyper-parameters (SGD lr 0.01, batch 128). Reduced scale by default (narrow nets, subset).
 
-    python scripts/mnist_loss_bug.py --out results/mnist/loss_bug --threads 1
+    python experiments/mnist_loss_bug.py --out results/mnist/loss_bug --threads 1
 """
 from __future__ import annotations
 

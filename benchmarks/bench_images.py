@@ -19,8 +19,8 @@ Everything is measured in one run on one machine, so the ratios hold even on a b
 All cases run in interleaved rounds, so a busy moment on a shared machine hits every case alike; rates
 use the best call (the least-disturbed one, as timeit advises), medians are reported beside them.
 
-    python scripts/bench_images.py --threads 1,2 -o results/bench_images   # writes .json and .md
-    python scripts/bench_images.py --quick -o /tmp/bench                    # a smoke run (seconds)
+    python benchmarks/bench_images.py --threads 1,2 -o results/bench_images   # writes .json and .md
+    python benchmarks/bench_images.py --quick -o /tmp/bench                    # a smoke run (seconds)
 
 Weights do not change speed: without shipped weights an untrained model of the same shape is used,
 and the Keras models have random weights (keras.applications.InceptionResNetV2(weights=None)).
@@ -669,7 +669,7 @@ def main(argv=None) -> int:
            "load_before": load_before, "load_after": load_note(), "flops_per_frame": flops,
            "thesis_flops_per_frame": thesis_flops, "keras_check": kt.check if kt else None, "notes": notes,
            "devices": sections,
-           "command": " ".join(["python", "scripts/bench_images.py", *(argv if argv is not None else sys.argv[1:])])}
+           "command": " ".join(["python", "benchmarks/bench_images.py", *(argv if argv is not None else sys.argv[1:])])}
     write_outputs(Path(args.output), doc)
     print(markdown(doc))
     return 0

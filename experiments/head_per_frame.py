@@ -1,7 +1,7 @@
 """Per-frame PSNR and colourfulness of the per-frame model against a temporal head (no flow carry),
 to see whether the head's state drifts over a clip.
 
-    python scripts/head_per_frame.py clip.mp4 --heads koala-effnet-lite0-lstm,runs/x/best.safetensors \
+    python experiments/head_per_frame.py clip.mp4 --heads koala-effnet-lite0-lstm,runs/x/best.safetensors \
         --max-frames 48 --json head_per_frame.json
 """
 from __future__ import annotations
@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def per_frame(frames: list[np.ndarray], truth: list[np.ndarray]) -> dict[str, list[float]]:

@@ -1,7 +1,7 @@
 """Degradation study (He et al. 2016): plain vs residual nets of 18/34/50 basic-block layers, training
 error per epoch, on Fashion-MNIST and MNIST. Reduced scale by default so that it runs on a CPU core.
 
-    python scripts/mnist_degradation.py --out results/mnist/degradation --threads 1
+    python experiments/mnist_degradation.py --out results/mnist/degradation --threads 1
 """
 from __future__ import annotations
 
