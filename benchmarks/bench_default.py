@@ -9,6 +9,8 @@ the best of torch.mm and a oneDNN-packed matmul (the GEMM behind the convolution
 2048^3, fp32. Model FLOPs per frame are counted with torch.utils.flop_counter.
 
     python benchmarks/bench_default.py --models unet-lite2,koala-effnet-lite0-photo -o results/bench_default
+
+A model named `name:flip` runs with the flip average (`--flip-average`), `name:single` without it.
 """
 from __future__ import annotations
 
@@ -53,7 +55,14 @@ def model_flops(colorizer, size: int) -> int:
     L = torch.rand(1, 1, size, size) * 100
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         colorizer.model(L.contiguous(memory_format=torch.channels_last))
-    return counter.get_total_flops()
+    return counter.get_total_flops() * (2 if colorizer.flip_average else 1)  # flip average: two views
+
+
+def load(spec: str, size: int):
+    """'name' as `framecolor colorize` loads it; 'name:flip' / 'name:single' with / without the flip average."""
+    name, _, variant = spec.partition(":")
+    flip = {"": None, "flip": True, "single": False}[variant]
+    return framecolor.load_colorizer(name, device="cpu", precision="fp32", size=size, flip_average=flip)
 
 
 def main(argv=None) -> None:
@@ -70,7 +79,7 @@ def main(argv=None) -> None:
     photo = cv2.resize(skimage.data.astronaut(), (args.size, args.size), interpolation=cv2.INTER_AREA)
     grey = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
     models = args.models.split(",")
-    colorizers = {m: framecolor.load_colorizer(m, device="cpu", precision="fp32", size=args.size) for m in models}
+    colorizers = {m: load(m, args.size) for m in models}
     cases = {f"colorize {m}": (lambda c=c: c.colorize(grey), model_flops(c, args.size)) for m, c in colorizers.items()}
     cases |= matmul_cases()
     for fn, _ in cases.values():

@@ -9,6 +9,10 @@ validation split is judged by); if none does, the largest gain tried.
 
     python experiments/calibrate_gain.py runs/s2-frozen/last.safetensors --data ../shared/data/photos \
         --val-list results/val_split.txt -o results/training/gain_calibration
+
+With `--sizes 224,256,...` it applies the gain rule at each working size (the short side the model
+runs at), and then picks the size with the highest PSNR at its chosen gain (round 5 of
+docs/notes/loss_choice_plan.md).
 """
 from __future__ import annotations
 
@@ -29,28 +33,39 @@ def main(argv=None) -> None:
     p.add_argument("--photos", type=int, default=302)
     p.add_argument("--gains", default="1.0,1.2,1.4,1.6,1.8")
     p.add_argument("--target", type=float, default=0.9)
+    p.add_argument("--sizes", default="", help="working sizes to compare (default: the model card's only)")
     p.add_argument("-o", "--output", type=Path, required=True)
     args = p.parse_args(argv)
     val = {n.strip() for n in args.val_list.read_text().splitlines() if n.strip()}
     files = sorted(f for f in list_eval_images(args.data) if str(f.relative_to(args.data)) not in val)[:args.photos]
     base = framecolor.load_colorizer(args.model, device="cpu")
     gains = [float(g) for g in args.gains.split(",")]
-    colorizers = {f"gain {g:g}": dataclasses.replace(base, chroma_gain=g) for g in gains}
+    sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else [base.size]
+    name = (lambda s, g: f"gain {g:g}") if len(sizes) == 1 else (lambda s, g: f"size {s} gain {g:g}")
+    colorizers = {name(s, g): dataclasses.replace(base, size=s, chroma_gain=g) for s in sizes for g in gains}
     summary = evaluate(files, colorizers, (0.0, 0.0), progress=False).summary()
-    reached = [g for g in gains if summary[f"gain {g:g}"]["colorfulness_ratio"] >= args.target]
-    chosen = min(reached) if reached else max(gains)
+    chosen = {}
+    for s in sizes:
+        reached = [g for g in gains if summary[name(s, g)]["colorfulness_ratio"] >= args.target]
+        chosen[s] = min(reached) if reached else max(gains)
+    size = max(sizes, key=lambda s: summary[name(s, chosen[s])]["psnr"])
     args.output.mkdir(parents=True, exist_ok=True)
-    result = {"model": args.model, "photos": len(files), "target_ratio": args.target, "chosen_gain": chosen,
-              "summary": {k: v for k, v in summary.items() if k.startswith("gain") or k in ("grey", TRUTH)},
+    result = {"model": args.model, "photos": len(files), "target_ratio": args.target, "chosen_gain": chosen[size],
+              "summary": {k: v for k, v in summary.items() if k.startswith(("gain", "size")) or k in ("grey", TRUTH)},
               "command": "python experiments/calibrate_gain.py " + " ".join(argv or [])}
+    if len(sizes) > 1:
+        result |= {"chosen_size": size, "chosen_gain_by_size": {str(s): g for s, g in chosen.items()}}
     (args.output / "gain_calibration.json").write_text(json.dumps(result, indent=1) + "\n")
-    lines = [f"Chroma gain on {len(files)} training photos (rule: the smallest gain reaching {args.target}x the "
-             f"truth's colourfulness): **{chosen:g}**", "", "| gain | PSNR (dB) | colourfulness ratio |", "|---|---:|---:|"]
-    lines += [f"| {g:g} | {summary[f'gain {g:g}']['psnr']:.2f} | {summary[f'gain {g:g}']['colorfulness_ratio']:.2f} |" for g in gains]
-    lines.append(f"| grey | {summary['grey']['psnr']:.2f} | 0.00 |")
+    head = (f"Chroma gain on {len(files)} training photos (rule: the smallest gain reaching {args.target}x the "
+            f"truth's colourfulness): **{chosen[size]:g}**")
+    if len(sizes) > 1:
+        head += f"; working size (rule: the highest PSNR at its chosen gain): **{size}**"
+    lines = [head, "", "| size | gain | PSNR (dB) | colourfulness ratio |", "|---:|---:|---:|---:|"]
+    lines += [f"| {s} | {g:g} | {summary[name(s, g)]['psnr']:.2f} | {summary[name(s, g)]['colorfulness_ratio']:.2f} |"
+              for s in sizes for g in gains]
+    lines.append(f"| | grey | {summary['grey']['psnr']:.2f} | 0.00 |")
     (args.output / "gain_calibration.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-
 
 if __name__ == "__main__":
     main()

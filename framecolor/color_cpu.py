@@ -30,8 +30,9 @@ def _l_from_y(y: torch.Tensor) -> torch.Tensor:
 L_OF_GRAY = _l_from_y(srgb_to_linear(_LEVELS)).float().numpy()
 
 
-def l_from_rgb8(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 sRGB -> (H, W) float32 L*: per-channel tables summed to Y, then the CIE curve."""
+def l_from_rgb8_array(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 sRGB -> (H, W) float32 L*: per-channel tables summed to Y, then the CIE curve
+    (the torch twin is color.l_from_rgb8_tensor)."""
     y = cv2.transform(cv2.LUT(rgb, _Y_LUT), _ONES)
     low = y <= _EPS
     toe = _KAPPA * y[low]
@@ -46,7 +47,7 @@ def l_from_pixels(pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
     """(H, W, 3) uint8 RGB or (H, W) uint8 grey level (R = G = B) -> (H, W) float32 L* (into `out`)."""
     if pixels.ndim == 2:
         return cv2.LUT(pixels, L_OF_GRAY.reshape(1, 256), dst=out)
-    L = l_from_rgb8(np.ascontiguousarray(pixels))
+    L = l_from_rgb8_array(np.ascontiguousarray(pixels))
     if out is None:
         return L
     out[...] = L

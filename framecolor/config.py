@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # Thesis Table 4.1: (out_channels, stride) per 3x3 conv of the encoder.
@@ -20,7 +22,7 @@ LR_SCHEDULES: tuple[str, ...] = ("plateau", "cosine")
 # Training losses: the thesis's MSE, or a pixel loss plus a colourfulness-matching term (training/loop.py).
 LOSSES: tuple[str, ...] = ("mse", "huber_colorful", "mse_colorful")
 # Video `--temporal flow` and `lstm`: weight of the carried colour where the flow is reliable (chosen on
-# six training clips with scripts/tune_flow.py: the lowest CDC with PSNR no lower than per-frame;
+# six training clips with experiments/tune_flow.py: the lowest CDC with PSNR no lower than per-frame;
 # results/video/tune_flow_train_clips.json).
 FLOW_STRENGTH: float = 1.0
 # The most a CPU model call's largest activation may take: glibc maps blocks above its mmap threshold
@@ -33,9 +35,45 @@ def cpu_items_per_call(item_bytes: int) -> int:
     as many as stay under CPU_ACTIVATION_BYTES, at least one."""
     return max(1, CPU_ACTIVATION_BYTES // item_bytes)
 # Shipped defaults: the U-Net on EfficientNet-Lite2 for photographs and film (docs/models.md). The LSTM
-# head stays tied to its own base, the thesis model koala-effnet-lite0 (video_pipeline.LSTM_MODEL).
+# head stays tied to its own base, the thesis model koala-effnet-lite0: `temporal="lstm"` with the
+# default film model runs LSTM_MODEL (film.options.film_model).
 PHOTO_MODEL: str = "unet-lite2"
-VIDEO_MODEL: str = "unet-lite2"
+VIDEO_MODEL: str = PHOTO_MODEL
+LSTM_MODEL: str = "koala-effnet-lite0-lstm"
+THESIS_PHOTO_MODEL: str = "koala-effnet-lite0-photo"  # the thesis fusion model, fine-tuned on photographs
+THESIS_MODEL: str = "koala-effnet-lite0"  # the thesis fusion model (EfficientNet-Lite0 embedder)
+BASIC_MODEL: str = "basic-cnn"  # the thesis's basic CNN, no classifier
+# Every shipped model, by name (models/registry.py maps each to framecolor/weights/<name>.safetensors).
+MODEL_NAMES: tuple[str, ...] = (PHOTO_MODEL, THESIS_PHOTO_MODEL, THESIS_MODEL, BASIC_MODEL, LSTM_MODEL)
+# Film: "none" colorizes each frame alone, "flow" carries colour along optical flow, "lstm" runs the
+# model's ConvLSTM head and then the same flow carry.
+TEMPORAL_MODES: tuple[str, ...] = ("none", "flow", "lstm")
+# Model precisions (framecolor/precision.py): fp32, or bfloat16 / float16 autocast.
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+# Colour clips for training the temporal head are the files with these suffixes.
+VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mkv", ".mov", ".avi", ".webm")
+
+
+@dataclass(frozen=True)
+class ColorizerSettings:
+    """How to load a colorizer for inference (inference.load_colorizer takes the same values).
+
+    model: a registry name or a checkpoint path. size: the short side the model runs at; None takes
+    the model card's working size. precision: None takes bf16 on a GPU, fp32 on the CPU. chroma_gain and
+    flip_average: None takes the card's."""
+
+    model: str | os.PathLike = PHOTO_MODEL
+    size: int | None = None
+    device: str = "auto"
+    precision: str | None = None
+    chroma_gain: float | None = None
+    batch_size: int = 8
+    embedder_weights: str | None = None
+    flip_average: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.size is not None and self.size < 8:
+            raise ValueError(f"size must be at least 8, got {self.size}")
 
 
 @dataclass(frozen=True)
@@ -72,7 +110,7 @@ class UNetConfig:
 class ColorizerConfig:
     """Everything needed to rebuild a colorizer; stored as JSON next to its weights."""
 
-    name: str = "koala-effnet-lite0"
+    name: str = THESIS_MODEL
     embedder: str | None = "efficientnet_lite0"  # None -> the thesis's basic CNN (section 4.5)
     embed_dim: int = 1000
     encoder: tuple[tuple[int, int], ...] = THESIS_ENCODER
@@ -82,6 +120,7 @@ class ColorizerConfig:
     working_size: int = 256  # short side the model runs at; sides rounded to a multiple of 8
     chroma_gain: float = 1.0  # 1.0 = exact inverse of the ab/128 target scaling; the thesis used 2.0
     film_chroma_gain: float | None = None  # the gain for video where it differs; None -> chroma_gain
+    flip_average: bool = False  # photos: average a*b* with the mirrored photo's, mirrored back (film: never)
     padding: str = "symmetric"  # one of PADDINGS
     l_input: str = "normalized"  # one of L_INPUTS
     unet: UNetConfig | None = None  # set: the embedder's own features feed a U-Net (encoder/decoder unused)
@@ -151,3 +190,39 @@ class TrainConfig:
             raise ValueError(f"train config embed_dropout={self.embed_dropout}; expected a rate in [0, 1)")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise ValueError(f"train config ema={self.ema}; expected a decay in (0, 1), e.g. 0.999")
+
+
+@dataclass(frozen=True)
+class TemporalTrainConfig:
+    """How `framecolor train-temporal` (training.temporal_loop.train_temporal) trains the ConvLSTM head;
+    the command has one flag per field."""
+    epochs: int = 10
+    batch_size: int = 4
+    length: int = 6  # frames per window (truncated back-propagation through time)
+    crop: int = 128  # pixels, a multiple of 8 (crop // 8 feature cells)
+    side: int = ColorizerConfig.working_size  # clips are cached with this short side (the working size)
+    max_frames: int | None = 120  # frames per clip (from the start) whose features are cached
+    lr: float = 3e-4
+    temporal_weight: float = 1.0
+    saturation_weight: float = 0.0  # matches each frame's mean chroma to the truth's (against greying)
+    anchor_weight: float = 0.0  # 0: per-frame MSE to the truth; 1: to the image model's own prediction
+    hidden_channels: int = 256
+    train_decoder: bool = False
+    bf16: bool = False  # bfloat16 autocast for the cached features and the training steps
+    max_steps_per_epoch: int | None = None
+    val_fraction: float = 0.15  # of the clips not held out: validation, which picks the best epoch
+    holdout_fraction: float = 0.0  # clips held out by name for scoring the result; never read
+    holdout_clips: str = ""  # comma-separated clip names held out as well (a cross-validation fold)
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 0.0 <= self.anchor_weight <= 1.0:
+            raise ValueError(f"anchor_weight must be between 0 and 1, got {self.anchor_weight}")
+        if self.anchor_weight and self.train_decoder:
+            raise ValueError("anchor_weight needs the image model's decoder frozen (no train_decoder)")
+
+    @property
+    def holdout_names(self) -> list[str]:
+        """Clip names from `holdout_clips`; a video file name stands for its clip (`a.mp4` -> `a`)."""
+        names = [Path(n.strip()) for n in self.holdout_clips.split(",") if n.strip()]
+        return [n.stem if n.suffix.lower() in VIDEO_SUFFIXES else n.name for n in names]

@@ -20,7 +20,7 @@ from .inference import ImageColorizer
 from .io import atomic_write
 from .video.probe import probe
 from .video.reader import read_frames
-from .video_pipeline import StreamColorizer, colorize_frames
+from .film.stream import StreamColorizer, colorize_frames
 
 COLUMNS = ("psnr", "ssim", "colorfulness", "cdc", "warp_error")
 
@@ -44,10 +44,10 @@ def _grays(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
 def grey_frames(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Each uint8 RGB frame as neutral grey of its own L* (a*b* = 0), rendered by the CPU video merge
     (color_cpu), as `framecolor video` would write it; evaluate.constant_ab_rgb is the photo path's."""
-    from .color_cpu import l_from_rgb8, lab_to_rgb8
+    from .color_cpu import l_from_rgb8_array, lab_to_rgb8
 
     zero = np.zeros((1, 1, 2), np.float32)
-    return [lab_to_rgb8(l_from_rgb8(f), zero) for f in frames]
+    return [lab_to_rgb8(l_from_rgb8_array(f), zero) for f in frames]
 
 
 def score(frames: Sequence[np.ndarray], truth: Sequence[np.ndarray] | None, grays: Sequence[np.ndarray]) -> dict:

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import PHOTO_MODEL, VIDEO_MODEL
+from .config import LSTM_MODEL, PHOTO_MODEL, TEMPORAL_MODES, VIDEO_MODEL
 from .images import DEFAULT_MAX_PIXELS
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -99,8 +99,9 @@ class PhotoBatch:
     message: str  # done / failed, one line per failed file
 
 
-def colorize_uploads(ws: Workspace, uploads: list[str], model: str, gain: float, size: int) -> PhotoBatch:
-    """Colorize uploaded images and zips of images into PNGs, in a fresh folder of the workspace."""
+def colorize_uploads(ws: Workspace, uploads: list[str], model: str, gain: float, size: int | None) -> PhotoBatch:
+    """Colorize uploaded images and zips of images into PNGs, in a fresh folder of the workspace
+    (`size`: the working size; None: the model card's)."""
     from .errors import InputError
     from .inference import colorize_files
     from .io import extract_zip, write_zip
@@ -116,7 +117,8 @@ def colorize_uploads(ws: Workspace, uploads: list[str], model: str, gain: float,
         except InputError as e:
             errors.append(f"{Path(up).name}: {e.reason}")
     with ws.slots:  # loading a model counts as a model run: never two models at once
-        engine = dataclasses.replace(ws.models.get(model), size=int(size), chroma_gain=float(gain))
+        engine = ws.models.get(model)
+        engine = dataclasses.replace(engine, size=int(size or engine.model.config.working_size), chroma_gain=float(gain))
         results = colorize_files(engine, inputs, str(folder / "out"), progress=False,
                                  max_pixels=ws.cfg.max_pixels, fmt="png")
     done = [r for r in results if r.error is None]
@@ -147,7 +149,7 @@ class FilmJob:
     name: str  # the uploaded file's name
     folder: Path
     state: str = "queued"  # queued, running, done, failed
-    progress: object | None = None  # the latest video_pipeline.VideoProgress
+    progress: object | None = None  # the latest film.job.VideoProgress
     output: Path | None = None
     error: str | None = None
     started: float = field(default_factory=time.time)
@@ -177,15 +179,17 @@ class FilmJobs:
 
     def _run(self, job: FilmJob, src: Path, model: str, temporal: str, start: float, end: float | None) -> None:
         from .cli import user_error
-        from .video_pipeline import LSTM_MODEL, colorize_video
+        from .film.job import colorize_video
+        from .film.options import VideoJob, film_model
+        from .video.writer import EncodeSettings
 
         try:
             with self.ws.slots:
                 job.state = "running"
-                engine = self.ws.models.get(LSTM_MODEL if temporal == "lstm" and model == VIDEO_MODEL else model)
-                job.output = colorize_video(src, job.folder / f"{src.stem}_color.mp4", colorizer=engine,
-                                            temporal=temporal, start=start, end=end, progress=False,
-                                            preset="veryfast", on_progress=lambda p: setattr(job, "progress", p))
+                engine = self.ws.models.get(str(film_model(model, temporal)))
+                options = VideoJob(temporal, start, end, encode=EncodeSettings(preset="veryfast"))
+                job.output = colorize_video(src, job.folder / f"{src.stem}_color.mp4", engine, options,
+                                            progress=False, on_progress=lambda p: setattr(job, "progress", p))
             job.state = "done"
         except Exception as e:  # noqa: BLE001 - a user's error becomes the job's message; a bug is logged too
             message = user_error(e) or f"internal error: {type(e).__name__}: {e}"
@@ -230,7 +234,7 @@ def build_page(ws: Workspace, jobs: FilmJobs):
 
     from .models.registry import COLORIZERS
 
-    models = [m for m in COLORIZERS if m != "koala-effnet-lite0-lstm"]
+    models = [m for m in COLORIZERS if m != LSTM_MODEL]
     with gr.Blocks(title="framecolor", analytics_enabled=False,
                    delete_cache=(600, int(ws.cfg.keep_hours * 3600))) as page:
         gr.Markdown("# framecolor\nColour for black-and-white photographs and film, on this machine.")
@@ -246,7 +250,8 @@ def _photos_tab(gr, ws: Workspace, models: list[str]) -> None:
     with gr.Row():
         model = gr.Dropdown(models, value=ws.cfg.model if ws.cfg.model in models else models[0], label="Model")
         gain = gr.Slider(0, 3, value=own_gain(model.value), step=0.05, label="Chroma gain (set to the model's own)")
-        size = gr.Number(256, label="Working size (short side, px)", minimum=8, maximum=2048, precision=0)
+        size = gr.Number(own_size(model.value), label="Working size (short side, px; set to the model's own)",
+                         minimum=8, maximum=2048, precision=0)
     run = gr.Button("Colorize", variant="primary", elem_id="photo-run")
     status = gr.Markdown(elem_id="photo-status")
     archive = gr.DownloadButton("Download all (zip)", visible=False, elem_id="photo-zip")
@@ -256,7 +261,7 @@ def _photos_tab(gr, ws: Workspace, models: list[str]) -> None:
         if not uploads:
             return [], "Add one or more photos (or a zip of them) first.", gr.update(visible=False)
         try:
-            batch = colorize_uploads(ws, [str(u) for u in uploads], model_name, chroma, working or 256)
+            batch = colorize_uploads(ws, [str(u) for u in uploads], model_name, chroma, working or None)
         except Exception as e:  # noqa: BLE001 - a user's error is shown in the page; a bug goes to the server log
             from .cli import user_error
 
@@ -266,6 +271,7 @@ def _photos_tab(gr, ws: Workspace, models: list[str]) -> None:
         return batch.results, batch.message, gr.update(value=batch.archive, visible=batch.archive is not None)
 
     model.change(own_gain, model, gain)
+    model.change(own_size, model, size)
     run.click(colorize, [files, model, gain, size], [results, status, archive],
               concurrency_limit=ws.cfg.concurrency, concurrency_id="photos")
 
@@ -278,14 +284,23 @@ def _photos_tab(gr, ws: Workspace, models: list[str]) -> None:
 
 def own_gain(model: str) -> float:
     """The chroma gain a model was tuned with (its model card's config)."""
+    return float(_card_config(model).get("chroma_gain", 1.0))
+
+
+def own_size(model: str) -> int:
+    """The working size a model runs at (its model card's config)."""
+    from .config import ColorizerConfig
+
+    return int(_card_config(model).get("working_size", ColorizerConfig.working_size))
+
+
+def _card_config(model: str) -> dict:
     from .models.registry import read_meta, resolve_checkpoint
 
-    return float(read_meta(resolve_checkpoint(model))["config"].get("chroma_gain", 1.0))
+    return read_meta(resolve_checkpoint(model))["config"]
 
 
 def _film_tab(gr, ws: Workspace, jobs: FilmJobs, models: list[str]) -> None:
-    from .video_pipeline import TEMPORAL_MODES
-
     clip = gr.File(label="Clip", elem_id="film-input")
     with gr.Row():
         model = gr.Dropdown(models, value=VIDEO_MODEL, label="Model")

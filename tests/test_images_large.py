@@ -75,3 +75,26 @@ def test_file_path_matches_whole_picture_bytes(engine, big, tmp_path):
 def test_encode_in_place_gives_the_same_bytes(big):
     want = encode_image(big, ".png")
     assert encode_image(big.copy(), ".png", in_place=True) == want
+
+
+def test_workers_are_sized_by_the_largest_photos():
+    from framecolor.parallel import PHOTO_BYTES_PER_PIXEL, workers_for_sizes
+
+    mp = 1_000_000
+    budget = 4 << 30
+    assert workers_for_sizes([mp] * 10, 4, budget) == 4  # small photos keep every worker
+    assert workers_for_sizes([300 * mp, 300 * mp, mp], 4, budget) == 1  # two 300 MP scans never side by side
+    assert workers_for_sizes([200 * mp, 150 * mp, 100 * mp], 4, budget) == 2  # the third would not fit
+    assert workers_for_sizes([0, 0], 2, budget) == 2  # unknown sizes (unreadable files) do not hold a worker back
+    assert workers_for_sizes([10**12], 3, budget) == 1  # never fewer than one
+    assert 350 * mp * PHOTO_BYTES_PER_PIXEL <= budget < 450 * mp * PHOTO_BYTES_PER_PIXEL
+
+
+def test_image_pixels_reads_the_header_only(tmp_path, big):
+    from framecolor.images import image_pixels
+
+    src = tmp_path / "scan.png"
+    cv2.imwrite(str(src), big)
+    assert image_pixels(src) == big.shape[0] * big.shape[1]
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    assert image_pixels(tmp_path / "bad.png") == 0  # the read proper reports the problem

@@ -23,7 +23,8 @@ def test_cpu_workers_are_bounded_for_files_and_video():
     from framecolor.config import ColorizerConfig
     from framecolor.inference import ImageColorizer, file_workers
     from framecolor.models.registry import build_model
-    from framecolor.video_pipeline import StreamColorizer, model_workers
+    from framecolor.film.job import model_workers
+    from framecolor.film.stream import StreamColorizer
 
     engine = ImageColorizer(build_model(ColorizerConfig(name="basic-cnn", embedder=None)), torch.device("cpu"))
     before = torch.get_num_threads()

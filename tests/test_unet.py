@@ -25,7 +25,7 @@ def untrained(request):
 
 
 def test_bundled_lite2_recognises_the_cat(chelsea):
-    """The converted EfficientNet-Lite2 (scripts/convert_efficientnet_lite.py) still classifies skimage's
+    """The converted EfficientNet-Lite2 (`framecolor convert-efficientnet-lite`) still classifies skimage's
     chelsea as an Egyptian cat (ImageNet class 285), with its registry entry's preprocessing."""
     from framecolor.models.embedders import build_backbone
 
@@ -46,13 +46,14 @@ def test_committed_bins_are_the_srgb_gamut():
 
 def test_soft_encoding_sums_to_one_and_matches_the_exact_distances():
     centres = ab_bins.bin_centres()
-    ab = torch.empty(2, 2, 6, 7).uniform_(-60, 60)
+    ab = torch.empty(2, 2, 40, 50).uniform_(-60, 60, generator=torch.Generator().manual_seed(0))
     w, idx = ab_bins.soft_encode(ab, centres)
     we, idxe = ab_bins.soft_encode(ab, centres, exact=True)
-    assert w.shape == (2, 5, 6, 7) and torch.allclose(w.sum(1), torch.ones(2, 6, 7))
-    nearest = torch.cdist(ab.permute(0, 2, 3, 1).reshape(-1, 2), centres).argmin(1).view(2, 6, 7)
+    assert w.shape == (2, 5, 40, 50) and torch.allclose(w.sum(1), torch.ones(2, 40, 50))
+    nearest = torch.cdist(ab.permute(0, 2, 3, 1).reshape(-1, 2), centres).argmin(1).view(2, 40, 50)
     assert (idxe[:, 0] == nearest).all()
-    assert (idx[:, 0] == nearest).float().mean() > 0.9  # the table rounds a*b* to integers first
+    # the table rounds a*b* to integers first, which moves about 9% of points across a bin's edge
+    assert (idx[:, 0] == nearest).float().mean() > 0.88
     assert (w[idx == idxe] - we[idx == idxe]).abs().max() < 0.1
 
 

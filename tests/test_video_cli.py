@@ -65,7 +65,7 @@ def test_zero_byte_photo_and_zero_byte_film_say_the_same(tmp_path, checkpoint, c
 
 
 def test_interrupted_video_is_exit_130_and_says_how_to_resume(tmp_path, checkpoint, capsys, monkeypatch):
-    from framecolor import video_pipeline as vp
+    from framecolor.film import job as vp
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -99,7 +99,7 @@ def test_evaluate_video_reports_every_mode_and_the_truth(tmp_path, checkpoint, c
 
 
 def test_grey_baseline_keeps_each_frames_lightness():
-    from framecolor.color_cpu import l_from_rgb8
+    from framecolor.color_cpu import l_from_rgb8_array as l_from_rgb8
     from framecolor.video_eval import grey_frames
 
     rng = np.random.default_rng(0)
@@ -140,11 +140,11 @@ def test_output_into_a_missing_or_unwritable_folder_fails_before_any_work(tmp_pa
 
 
 def test_a_container_that_cannot_hold_the_video_is_refused_before_any_frame(tmp_path, checkpoint, capsys, monkeypatch):
-    from framecolor import video_pipeline as vp
+    from framecolor.film import job as vp
 
     src = vc.make_clip(tmp_path / "in.mp4", n=8, audio=True)
     loaded = []
-    monkeypatch.setattr(vp, "load_colorizer", lambda *a, **k: loaded.append(a))
+    monkeypatch.setattr(vp, "colorizer_from", lambda *a, **k: loaded.append(a))
     assert _video(checkpoint[0], src, tmp_path / "out.avi") == 2  # H.264 in AVI: ffmpeg refuses it at the remux
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {tmp_path / 'out.avi'}: ") and "cannot hold libx264 video" in err and ".mkv" in err
@@ -152,7 +152,7 @@ def test_a_container_that_cannot_hold_the_video_is_refused_before_any_frame(tmp_
 
 
 def test_a_failed_remux_keeps_the_chunks_and_says_how_to_rerun(tmp_path, checkpoint, capsys, monkeypatch):
-    from framecolor import video_pipeline as vp
+    from framecolor.film import job as vp
     from framecolor.video import VideoError
 
     src = vc.make_clip(tmp_path / "in.mp4", n=12, audio=True)
@@ -179,14 +179,14 @@ def test_a_failed_remux_keeps_the_chunks_and_says_how_to_rerun(tmp_path, checkpo
 # ---- re-running: a finished output is not redone silently; a resumed run says where it resumes ----
 
 def test_rerunning_a_finished_command_skips_it_unless_overwrite(tmp_path, checkpoint, capsys, monkeypatch):
-    from framecolor import video_pipeline as vp
+    from framecolor.film import job as vp
 
     src, out = vc.make_clip(tmp_path / "in.mp4", n=8), tmp_path / "out.mp4"
     assert _video(checkpoint[0], src, out) == 0
     capsys.readouterr()
     before = out.read_bytes()
-    real_load, loads = vp.load_colorizer, []
-    monkeypatch.setattr(vp, "load_colorizer", lambda *a, **k: (loads.append(a), real_load(*a, **k))[1])
+    real_load, loads = vp.colorizer_from, []
+    monkeypatch.setattr(vp, "colorizer_from", lambda *a, **k: (loads.append(a), real_load(*a, **k))[1])
     assert _video(checkpoint[0], src, out) == 0
     err = capsys.readouterr().err
     assert "exists" in err and "--overwrite" in err and "wrote" not in err and "error" not in err
@@ -204,7 +204,7 @@ def test_an_existing_file_that_is_no_video_is_not_replaced(tmp_path, checkpoint,
 
 
 def test_a_resumed_run_says_from_which_frame(tmp_path, checkpoint, capsys, monkeypatch):
-    from framecolor import video_pipeline as vp
+    from framecolor.film import job as vp
 
     src, out = vc.make_clip(tmp_path / "in.mp4", n=12), tmp_path / "out.mp4"
     real = vp.ChunkStore.commit

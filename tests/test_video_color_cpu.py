@@ -10,10 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from framecolor.color import lab_to_rgb, rgb_to_lab
-from framecolor.color_cpu import L_OF_GRAY, l_from_rgb8, lab_to_rgb8
+from framecolor.color_cpu import L_OF_GRAY, lab_to_rgb8
+from framecolor.color_cpu import l_from_rgb8_array as l_from_rgb8
 from framecolor.inference import working_shape
-from framecolor.video_pipeline import StreamColorizer
-from framecolor.video_pipeline import l_from_rgb8 as l_from_rgb8_torch
+from framecolor.color import l_from_rgb8_tensor as l_from_rgb8_torch
+from framecolor.film.stream import StreamColorizer
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "traffic_short.mp4"
 

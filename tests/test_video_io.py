@@ -26,10 +26,13 @@ def engine():
 
 
 def _run(src: Path, dst: Path, engine, **kw) -> Path:
-    from framecolor.video_pipeline import colorize_video
+    from framecolor.film.job import colorize_video
+    from framecolor.film.options import VideoJob
+    from framecolor.video.writer import EncodeSettings
 
-    kw.setdefault("preset", "ultrafast")
-    return colorize_video(src, dst, colorizer=engine, progress=False, **kw)
+    encode = EncodeSettings(kw.pop("codec", None), kw.pop("crf", 18), kw.pop("preset", "ultrafast"))
+    options = {k: kw.pop(k) for k in list(kw) if k in VideoJob.__dataclass_fields__}
+    return colorize_video(src, dst, engine, VideoJob(**options, encode=encode), progress=False, **kw)
 
 
 def _left_behind(folder: Path, name: str) -> list[str]:
@@ -101,6 +104,23 @@ def test_ffmpeg_cli_fallback_reads_the_same_frames(tmp_path):
     b = list(read_frames(info, backend="ffmpeg"))
     assert [f.pts for f in a] == [f.pts for f in b]
     assert all(np.array_equal(x.rgb, y.rgb) for x, y in zip(a, b))
+
+
+def test_ffmpeg_cli_fallback_seeks_to_the_same_window(tmp_path):
+    src = vc.make_clip(tmp_path / "c.mp4", n=48, fps=24)
+    info = probe(src)
+    a = list(read_frames(info, start=1.0, end=1.5, backend="pyav"))
+    b = list(read_frames(info, start=1.0, end=1.5, backend="ffmpeg"))
+    assert len(a) == 12 and [f.pts for f in a] == [f.pts for f in b]
+    assert all(np.array_equal(x.rgb, y.rgb) for x, y in zip(a, b))
+
+
+def test_ffmpeg_cli_fallback_error_carries_ffmpegs_own_message(tmp_path):
+    src = vc.make_clip(tmp_path / "c.mp4", n=4)
+    info = probe(src)
+    src.write_bytes(b"not a video at all" * 100)  # replaced after probing: ffmpeg itself must fail
+    with pytest.raises(VideoError, match="ffmpeg could not decode it: .*(Invalid data|invalid)"):
+        list(read_frames(info, backend="ffmpeg"))
 
 
 def test_container_that_cannot_hold_the_audio_fails_before_any_work(tmp_path, engine):

@@ -13,7 +13,9 @@ import pytest
 import torch
 
 import video_clips as vc
-from framecolor import video_pipeline as vp
+from framecolor.film import job as vp
+from framecolor.film.options import VideoJob
+from framecolor.video.writer import EncodeSettings
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,8 @@ def _interrupt_after(monkeypatch, commits: int, seen: list) -> None:
 @pytest.mark.parametrize("temporal", ["none", "flow", "lstm"])
 def test_interrupted_job_resumes_to_the_same_film(tmp_path, engine, lstm_engine, monkeypatch, temporal):
     src = vc.make_clip(tmp_path / "in.mp4", n=40, audio=True)
-    kw = dict(colorizer=lstm_engine if temporal == "lstm" else engine, temporal=temporal, chunk_frames=8, preset="ultrafast", progress=False)
+    kw = dict(model=lstm_engine if temporal == "lstm" else engine,
+              job=VideoJob(temporal, chunk_frames=8, encode=EncodeSettings(preset="ultrafast")), progress=False)
     whole = vp.colorize_video(src, tmp_path / "whole.mp4", **kw)
     seen: list[bool] = []
     _interrupt_after(monkeypatch, 2, seen)
@@ -113,7 +116,7 @@ def test_killed_process_resumes_with_same_frame_count(tmp_path, engine):
 def test_progress_reports_frames_rate_and_eta_also_after_a_resume(tmp_path, engine, monkeypatch):
     src = vc.make_clip(tmp_path / "in.mp4", n=24)
     reports: list[vp.VideoProgress] = []
-    kw = dict(colorizer=engine, temporal="flow", chunk_frames=8, preset="ultrafast", progress=False)
+    kw = dict(model=engine, job=VideoJob("flow", chunk_frames=8, encode=EncodeSettings(preset="ultrafast")), progress=False)
     _interrupt_after(monkeypatch, 1, [])
     with pytest.raises(KeyboardInterrupt):
         vp.colorize_video(src, tmp_path / "out.mp4", **kw)

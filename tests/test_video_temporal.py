@@ -9,8 +9,8 @@ import torch
 
 import video_clips as vc
 from framecolor.metrics import cdc, warp_error
-from framecolor.temporal_flow import SceneCuts
-from framecolor.video_pipeline import StreamColorizer, colorize_frames
+from framecolor.film.carry import SceneCuts
+from framecolor.film.stream import StreamColorizer, colorize_frames
 
 
 def _gray(frame: np.ndarray) -> np.ndarray:
@@ -89,7 +89,7 @@ def test_lstm_state_is_carried_across_batches_and_reset_at_cuts():
 
 def test_lstm_runs_in_cpu_micro_batches_with_the_same_result(monkeypatch):
     """On the CPU the head runs a batch of frames in shorter runs, carrying its state: the same a*b*."""
-    import framecolor.video_pipeline as vp
+    import framecolor.film.stream as vp
     from framecolor.config import ColorizerConfig, TemporalConfig
     from framecolor.inference import ImageColorizer
     from framecolor.models.registry import build_model

@@ -46,7 +46,7 @@ def test_train_temporal_learns_only_the_head_and_saves_a_loadable_model(tmp_path
     from framecolor.inference import ImageColorizer
     from framecolor.models.registry import load_checkpoint
     from framecolor.training.temporal_loop import train_temporal
-    from framecolor.video_pipeline import StreamColorizer
+    from framecolor.film.stream import StreamColorizer
 
     clips, base = _clips(tmp_path), _base(tmp_path)
     best = train_temporal(str(clips), str(base), str(tmp_path / "run"), _small_cfg(epochs=1, anchor_weight=anchor_weight),
@@ -94,7 +94,7 @@ def _clips(tmp_path):
 
 
 def _small_cfg(**kw):
-    from framecolor.training.temporal_loop import TemporalTrainConfig
+    from framecolor.config import TemporalTrainConfig
 
     return TemporalTrainConfig(batch_size=2, length=3, crop=32, side=64, hidden_channels=8, max_frames=8,
                                max_steps_per_epoch=2, val_fraction=0.34, **kw)
@@ -116,6 +116,23 @@ def test_temporal_training_resumes_exactly(tmp_path):
     assert all(torch.equal(v, resumed["model"][k]) for k, v in straight["model"].items())
     untimed = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in json.loads(h)]  # noqa: E731
     assert untimed(resumed["history"]) == untimed(straight["history"])
+
+
+def test_train_temporal_command_has_one_flag_per_config_field_and_records_itself(tmp_path, capsys):
+    import dataclasses
+
+    from framecolor.cli import main
+    from framecolor.models.registry import read_meta
+
+    clips, base = _clips(tmp_path), _base(tmp_path)
+    argv = ["train-temporal", str(clips), "--base", str(base), "-o", str(tmp_path / "run"), "--epochs", "1",
+            "--lr", "1e-2", "--batch-size", "2", "--length", "3", "--crop", "32", "--side", "64",
+            "--hidden-channels", "8", "--max-frames", "8", "--max-steps-per-epoch", "2", "--val-fraction", "0.34"]
+    assert main(argv) == 0
+    best = capsys.readouterr().out.strip().splitlines()[-1]
+    card = read_meta(best)
+    assert card["temporal_train_config"] == dataclasses.asdict(_small_cfg(epochs=1, lr=1e-2))
+    assert card["training_command"] == "framecolor " + " ".join(argv)
 
 
 def test_held_out_clips_are_never_read_and_validation_comes_from_the_rest(tmp_path):
@@ -140,7 +157,7 @@ def test_held_out_clips_are_never_read_and_validation_comes_from_the_rest(tmp_pa
 
 
 def test_named_clips_are_held_out_too_and_a_wrong_name_is_refused(tmp_path):
-    from framecolor.training.temporal_loop import TemporalTrainConfig
+    from framecolor.config import TemporalTrainConfig
     from framecolor.training.video_data import split_caches
 
     clips = tmp_path / "clips"
@@ -173,7 +190,8 @@ def test_saturation_term_punishes_grey_colour_but_not_a_different_hue():
 
 
 def test_anchored_loss_takes_colour_from_the_image_model_and_change_from_the_truth():
-    from framecolor.training.temporal_loop import TemporalTrainConfig, clip_loss
+    from framecolor.config import TemporalTrainConfig
+    from framecolor.training.temporal_loop import clip_loss
 
     torch.manual_seed(0)
     target, anchor = 0.3 * torch.randn(2, 4, 2, 8, 8), 0.3 * torch.randn(2, 4, 2, 8, 8)

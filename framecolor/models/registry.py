@@ -7,19 +7,13 @@ from pathlib import Path
 from typing import Any
 
 
-from ..config import PHOTO_MODEL, VIDEO_MODEL, ColorizerConfig
+from ..config import MODEL_NAMES, PHOTO_MODEL, VIDEO_MODEL, ColorizerConfig
 from ..io import atomic_write
 from .colorizer import Colorizer
 from .embedders import BUNDLED_DIR, WeightsError, build_backbone, build_embedder, sha256_file
 
 # Shipped colorizers: name -> safetensors file in framecolor/weights (JSON sidecar beside it).
-COLORIZERS: dict[str, str] = {
-    "unet-lite2": "unet-lite2.safetensors",
-    "koala-effnet-lite0-photo": "koala-effnet-lite0-photo.safetensors",
-    "koala-effnet-lite0": "koala-effnet-lite0.safetensors",
-    "basic-cnn": "basic-cnn.safetensors",
-    "koala-effnet-lite0-lstm": "koala-effnet-lite0-lstm.safetensors",
-}
+COLORIZERS: dict[str, str] = {name: f"{name}.safetensors" for name in MODEL_NAMES}
 DEFAULT_MODEL = PHOTO_MODEL  # photographs; film defaults to VIDEO_MODEL (see config.py)
 
 

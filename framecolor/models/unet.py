@@ -1,4 +1,5 @@
-"""The pretrained-encoder variant of the fusion colorizer: a frozen ImageNet classifier (timm) reads the
+"""The pretrained-encoder variant of the fusion colorizer: a frozen ImageNet classifier (timm's
+EfficientNet-Lite2, built by efficientnet_lite.py) reads the
 grey image once; its own multi-scale features feed a U-Net decoder, and its own 1000-class softmax
 output is tiled and fused at the bottleneck by a 1x1 conv, as in the thesis's Table 4.1.
 
@@ -60,7 +61,7 @@ class UNetDecoder(nn.Module):
 
 
 class UNetColorizer(nn.Module):
-    """ColorizerConfig with `unet` set. `embedder` is the frozen timm classifier, `spec` its registry
+    """ColorizerConfig with `unet` set. `embedder` is the frozen classifier (timm's interface), `spec` its registry
     entry (normalisation). The classifier reads the image at the working size (no resize), so its
     feature maps line up with the image."""
 

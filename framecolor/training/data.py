@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from ..color import rgb_to_lab
 from ..images import ImageError, find_images, read_image
-from ..io import atomic_write
+from ..io import atomic_output, atomic_write
 
 SHARD_SIZE = 256  # images are stored as centre-cropped squares of this side
 
@@ -83,9 +83,8 @@ def build_shards(data_dir: str | os.PathLike, cache_dir: str | os.PathLike, val_
     meta = {"skipped": skipped}
     for split, (imgs, names) in buckets.items():
         arr = np.stack(imgs) if imgs else np.zeros((0, SHARD_SIZE, SHARD_SIZE, 3), np.uint8)
-        tmp = cache_dir / f".{split}-{key}.npy"
-        np.save(tmp, arr)
-        os.replace(tmp, cache_dir / f"{split}-{key}.npy")
+        with atomic_output(cache_dir / f"{split}-{key}.npy") as tmp:
+            np.save(tmp, arr)
         meta[split] = names
     atomic_write(index, json.dumps(meta).encode())
     log(f"shards: {len(meta['train'])} train, {len(meta['val'])} val, skipped {skipped}")
@@ -105,9 +104,8 @@ def cached_embeddings(embedder, shard: Shard, cache_file: str | os.PathLike, bat
         rgb = torch.from_numpy(np.array(shard.images[i:i + batch])).permute(0, 3, 1, 2).float() / 255
         out.append(embedder(rgb_to_lab(rgb)[:, :1]).half().numpy())
     emb = np.concatenate(out) if out else np.zeros((0, 1000), np.float16)
-    tmp = cache_file.with_name("." + cache_file.name)
-    np.save(tmp, emb)
-    os.replace(tmp, cache_file)
+    with atomic_output(cache_file) as tmp:
+        np.save(tmp, emb)
     return emb
 
 

@@ -20,6 +20,7 @@ from ..io import atomic_write
 from ..metrics import colorfulness, psnr
 from ..models.colorizer import Colorizer
 from ..models.registry import build_model, save_checkpoint
+from ..precision import autocast, training_precision
 from .data import CropDataset, batch_to_lab, build_shards, cached_embeddings
 from .ema import WeightEma
 
@@ -47,10 +48,6 @@ def make_loss(name: str, colorful_weight: float = 1.0) -> Callable[[torch.Tensor
     return loss
 
 
-def _autocast(enabled: bool):
-    return torch.autocast("cpu" if not torch.cuda.is_available() else "cuda", dtype=torch.bfloat16, enabled=enabled)
-
-
 def train_one_epoch(model: Colorizer, loader: DataLoader, opt, loss_fn, device, bf16: bool,
                     max_steps: int | None, desc: str, ema: WeightEma | None = None,
                     embed_dropout: float = 0.0, embed_per_crop: bool = False) -> float:
@@ -71,7 +68,7 @@ def train_one_epoch(model: Colorizer, loader: DataLoader, opt, loss_fn, device, 
         emb = _embedding(model, L, emb, embed_per_crop)
         if emb is not None and embed_dropout > 0:
             emb = F.dropout(emb, embed_dropout, training=True)
-        with _autocast(bf16):
+        with autocast(L.device, training_precision(bf16)):
             pred = model(L, emb)
         loss = loss_fn(pred.float(), normalize_ab(ab))
         opt.zero_grad(set_to_none=True)
@@ -112,7 +109,7 @@ def evaluate(model: Colorizer, loader: DataLoader, loss_fn, device, bf16: bool) 
     for rgb, emb in loader:
         L, ab = batch_to_lab(rgb.to(device))
         emb = emb.to(device) if model.fusion is not None else None
-        with _autocast(bf16):
+        with autocast(L.device, training_precision(bf16)):
             pred = model(L, emb).float()
         sums["loss"] += loss_fn(pred, normalize_ab(ab)).item() * len(rgb)
         out = lab_to_rgb(torch.cat((L, denormalize_ab(pred)), 1)).permute(0, 2, 3, 1).cpu().numpy()
@@ -245,7 +242,7 @@ def train(data_dir: str, out_dir: str, model_config: ColorizerConfig, cfg: Train
     meta = {"training_command": command, "init_from": init_from, "data": str(data_dir), "train_images": len(shards["train"].names),
             "val_images": len(shards["val"].names), "train_config": {k: v for k, v in vars(cfg).items()},
             "train_mean_ab": train_mean_ab(shards["train"])}
-    (out / "val_split.txt").write_text("\n".join(shards["val"].names) + "\n")
+    atomic_write(out / "val_split.txt", ("\n".join(shards["val"].names) + "\n").encode())
     for epoch in range(start + 1, cfg.epochs + 1):
         t0 = time.time()
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)

@@ -17,7 +17,6 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,48 +25,15 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from ..color import normalize_ab
-from ..config import TemporalConfig
-from ..io import atomic_write
+from ..config import TemporalConfig, TemporalTrainConfig
+from ..io import atomic_output, atomic_write
 from ..models.colorizer import Colorizer
 from ..models.embedders import sha256_file
 from ..models.registry import load_checkpoint, read_meta, resolve_checkpoint, save_checkpoint
+from ..precision import autocast, training_precision
 from .data import batch_to_lab
 from .loop import load_resume, save_resume
-from .video_data import VIDEO_SUFFIXES, FeatureWindows, split_caches
-
-
-@dataclass(frozen=True)
-class TemporalTrainConfig:
-    epochs: int = 10
-    batch_size: int = 4
-    length: int = 6  # frames per window (truncated back-propagation through time)
-    crop: int = 128  # pixels, a multiple of 8 (crop // 8 feature cells)
-    side: int = 256  # clips are cached with this short side (the video working size)
-    max_frames: int | None = 120  # frames per clip (from the start) whose features are cached
-    lr: float = 3e-4
-    temporal_weight: float = 1.0
-    saturation_weight: float = 0.0  # matches each frame's mean chroma to the truth's (against greying)
-    anchor_weight: float = 0.0  # 0: per-frame MSE to the truth; 1: to the image model's own prediction
-    hidden_channels: int = 256
-    train_decoder: bool = False
-    bf16: bool = False  # bfloat16 autocast for the cached features and the training steps
-    max_steps_per_epoch: int | None = None
-    val_fraction: float = 0.15  # of the clips not held out: validation, which picks the best epoch
-    holdout_fraction: float = 0.0  # clips held out by name for scoring the result; never read
-    holdout_clips: str = ""  # comma-separated clip names held out as well (a cross-validation fold)
-    seed: int = 0
-
-    def __post_init__(self):
-        if not 0.0 <= self.anchor_weight <= 1.0:
-            raise ValueError(f"anchor_weight must be between 0 and 1, got {self.anchor_weight}")
-        if self.anchor_weight and self.train_decoder:
-            raise ValueError("anchor_weight needs the image model's decoder frozen (no train_decoder)")
-
-    @property
-    def holdout_names(self) -> list[str]:
-        """Clip names from `holdout_clips`; a video file name stands for its clip (`a.mp4` -> `a`)."""
-        names = [Path(n.strip()) for n in self.holdout_clips.split(",") if n.strip()]
-        return [n.stem if n.suffix.lower() in VIDEO_SUFFIXES else n.name for n in names]
+from .video_data import FeatureWindows, split_caches
 
 
 def temporal_model_from(base: str | Path, hidden_channels: int = 256) -> Colorizer:
@@ -134,11 +100,10 @@ def cache_features(model: Colorizer, frames: Path, tag: str, max_frames: int | N
     chunks = []
     for i in range(0, len(rgb), batch):
         L, _ = batch_to_lab(torch.from_numpy(np.array(rgb[i:i + batch])).to(device))
-        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+        with autocast(device, training_precision(bf16)):
             chunks.append(model.features(L.contiguous(memory_format=torch.channels_last)).half().cpu().numpy())
-    tmp = out.with_suffix(".part.npy")
-    np.save(tmp, np.concatenate(chunks))
-    os.replace(tmp, out)
+    with atomic_output(out) as tmp:
+        np.save(tmp, np.concatenate(chunks))
     return out
 
 
@@ -160,7 +125,7 @@ def clip_batch(model: Colorizer, feats: torch.Tensor, rgb: torch.Tensor, device:
     (B, T, 2, 8c, 8c) a*b*/128."""
     b, t = rgb.shape[:2]
     _, ab = batch_to_lab(rgb.flatten(0, 1).to(device))
-    with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+    with autocast(device, training_precision(bf16)):
         pred, _ = model.decode_clip(feats.to(device))
     return pred.float(), normalize_ab(ab).unflatten(0, (b, t))
 
@@ -169,7 +134,7 @@ def clip_batch(model: Colorizer, feats: torch.Tensor, rgb: torch.Tensor, device:
 def image_prediction(model: Colorizer, feats: torch.Tensor, bf16: bool = False) -> torch.Tensor:
     """(B, T, C, c, c) features, on the model's device -> (B, T, 2, 8c, 8c): the image model's
     per-frame a*b*/128 (the decoder without the head)."""
-    with torch.autocast(feats.device.type, torch.bfloat16, enabled=bf16):
+    with autocast(feats.device, training_precision(bf16)):
         return model.decoder(feats.flatten(0, 1)).unflatten(0, feats.shape[:2]).float()
 
 

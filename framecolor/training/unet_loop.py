@@ -32,8 +32,9 @@ from ..config import ColorizerConfig
 from ..io import atomic_write
 from ..metrics import colorfulness, psnr
 from ..models.registry import build_model, save_checkpoint
+from ..precision import autocast, bf16_native, training_precision
 from .ema import WeightEma
-from .loop import _autocast, make_loss, plot_history
+from .loop import make_loss, plot_history
 
 STAGES = ("tinyimagenet", "photos")
 TINY_INPUT = 128  # Tiny ImageNet's 64 px photos are read by the backbone at 2x
@@ -68,18 +69,6 @@ class UNetTrainConfig:
             raise ValueError("the weight average (ema) is kept in the photos stage only")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise ValueError(f"ema decay must be in (0, 1), got {self.ema}")
-
-
-def bf16_supported() -> bool:
-    """bf16 autocast pays on the CPU only where it has native bf16 (AVX-512 BF16 or AMX); emulated it
-    is far slower than fp32. Always on a CUDA GPU."""
-    if torch.cuda.is_available():
-        return True
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 # ---- Tiny ImageNet ---------------------------------------------------------------------------------
@@ -153,7 +142,7 @@ def build_feature_cache(model, images: np.ndarray, folder: Path, bf16: bool, log
     t0 = time.time()
     for i in range(0, len(images), batch):
         L, _ = upsampled_lab(torch.from_numpy(images[i:i + batch]).to(device))
-        with _autocast(bf16):
+        with autocast(L.device, training_precision(bf16)):
             feats, probs = model.encode(L)
         for k, v in zip(FeatureCache.KEYS, [*feats, probs]):
             cache.maps[k][i:i + len(L)] = v.float().cpu().numpy().astype(np.float16)
@@ -256,7 +245,7 @@ def _optimizer(model, cfg: UNetTrainConfig) -> torch.optim.Optimizer:
 def _step(model, opt, loss_fn, L, ab, features, lr: float, bf16: bool, ema: WeightEma | None = None) -> float:
     for g in opt.param_groups:
         g["lr"] = lr * g.get("lr_scale", 1.0)
-    with _autocast(bf16):
+    with autocast(L.device, training_precision(bf16)):
         out = model.head_output(L.contiguous(memory_format=torch.channels_last), features)
     loss = loss_fn(out.float(), ab)
     opt.zero_grad(set_to_none=True)
@@ -282,7 +271,7 @@ def _validate(model, batches, loss_fn, bf16: bool) -> dict[str, float]:
     model.eval()
     sums: dict[str, list[float]] = {"loss": [], "psnr": [], "colorfulness": [], "colorfulness_true": []}
     for L, ab, features in batches:
-        with _autocast(bf16):
+        with autocast(L.device, training_precision(bf16)):
             out = model.head_output(L, features).float()
         sums["loss"] += [loss_fn(out, ab).item()] * len(L)
         for k, v in score_batch(model, L, out, ab).items():
@@ -352,7 +341,7 @@ def train_photos(data: str, out: Path, model, cfg: UNetTrainConfig, meta: dict, 
     from .data import CropDataset, batch_to_lab, build_shards
 
     shards = build_shards(data, Path(cache_dir) if cache_dir else out / "cache", 0.1, log)
-    (out / "val_split.txt").write_text("\n".join(shards["val"].names) + "\n")
+    atomic_write(out / "val_split.txt", ("\n".join(shards["val"].names) + "\n").encode())
     train_set = CropDataset(shards["train"], None, cfg.crop, train=True)
     val_loader = DataLoader(CropDataset(shards["val"], None, cfg.crop, train=False), batch_size=32)
     loss_fn = make_unet_loss(model, cfg, _class_weights(model, shards["train"].images[:, ::4, ::4], out))
@@ -403,7 +392,7 @@ def train_unet(data: str, out_dir: str, model_config: ColorizerConfig, cfg: UNet
             raise ValueError("the Tiny ImageNet stage caches the backbone's features: unfreeze in the photos stage")
         model.unfreeze(cfg.unfreeze_blocks)
     model.fold_classifier_batch_norm()
-    if cfg.bf16 and not bf16_supported():
+    if cfg.bf16 and not bf16_native():
         log("note: this CPU has no native bf16 (avx512_bf16 / amx_bf16); bf16 autocast is emulated and "
             "much slower than fp32 here: leave out --bf16")
     meta = {"training_command": command, "init_from": init_from, "data": str(data), "stage": cfg.stage,
@@ -425,4 +414,4 @@ def hardware() -> str:
              if line.startswith("model name")]
     name = names[0] if names else platform.processor()
     return (f"CPU {name}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
-            f"bf16 {'native' if bf16_supported() else 'not native'}")
+            f"bf16 {'native' if bf16_native() else 'not native'}")

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
+from ..config import ColorizerConfig, VIDEO_SUFFIXES
+from ..io import atomic_output
 
 
 def find_clips(folder: str | os.PathLike) -> list[Path]:
@@ -34,7 +35,7 @@ def in_split(name: str, fraction: float, salt: str = "") -> bool:
     return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
 
 
-def cache_clip(clip: Path, cache_dir: Path, side: int = 256) -> Path:
+def cache_clip(clip: Path, cache_dir: Path, side: int = ColorizerConfig.working_size) -> Path:
     """Decode, resize (short side -> side, both sides multiples of 8) and cache one clip."""
     import cv2
 
@@ -48,9 +49,8 @@ def cache_clip(clip: Path, cache_dir: Path, side: int = 256) -> Path:
     info = probe(clip)
     h, w = working_shape(info.height, info.width, side)
     frames = [cv2.resize(f.rgb, (w, h), interpolation=cv2.INTER_AREA) for f in read_frames(info)]
-    tmp = out.with_suffix(".part.npy")
-    np.save(tmp, np.stack(frames))
-    os.replace(tmp, out)
+    with atomic_output(out) as tmp:
+        np.save(tmp, np.stack(frames))
     return out
 
 
@@ -97,7 +97,7 @@ class FeatureWindows(Dataset):
         return f, rgb
 
 
-def split_caches(clips_dir: str | os.PathLike, cache_dir: str | os.PathLike, side: int = 256,
+def split_caches(clips_dir: str | os.PathLike, cache_dir: str | os.PathLike, side: int = ColorizerConfig.working_size,
                  val_fraction: float = 0.15, holdout_fraction: float = 0.0,
                  log=print, holdout_names: Collection[str] = ()) -> tuple[list[Path], list[Path], list[str]]:
     """Cache the clips; return (train caches, validation caches, held-out clip names).

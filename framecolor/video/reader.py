@@ -174,15 +174,20 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def ffmpeg_read_command(info: VideoInfo, start: float = 0.0, end: float | None = None) -> list[str]:
+    """The ffmpeg CLI call (built by ffmpeg-python) that pipes the first video stream of `info.path` from
+    `start` (to `end`, seconds) as raw RGB24 frames, unrotated, at the source's own timestamps."""
+    import ffmpeg
+
+    source = ffmpeg.input(str(info.path), noautorotate=None, **({"ss": f"{start:.6f}"} if start > 0 else {}))
+    out = ffmpeg.output(source["v:0"], "pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough",
+                        **({"t": f"{end - start:.6f}"} if end is not None else {}))
+    return out.global_args("-v", "error", "-nostdin").compile(cmd=ffmpeg_exe())
+
+
 def _ffmpeg_frames(info: VideoInfo, start: float, end: float | None) -> Iterator[tuple[int, int, np.ndarray]]:
     """Raw RGB frames piped from the ffmpeg CLI; timestamps assume a constant frame rate."""
-    cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", "-noautorotate"]
-    if start > 0:
-        cmd += ["-ss", f"{start:.6f}"]
-    cmd += ["-i", str(info.path)]
-    if end is not None:
-        cmd += ["-t", f"{end - start:.6f}"]
-    cmd += ["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-fps_mode", "passthrough", "-"]
+    cmd = ffmpeg_read_command(info, start, end)
     size = info.width * info.height * 3
     step = 1 / (info.fps * info.time_base)
     offset = int(round((info.start_time + start) / info.time_base))

@@ -17,6 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..io import atomic_write
 from .probe import VideoError, VideoInfo, ffmpeg_reason
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
@@ -162,10 +163,7 @@ class ChunkWriter:
         self.container.close()
         meta = {"time_base": [self.time_base.numerator, self.time_base.denominator], "packets": self.index}
         index_path = self.path.with_suffix(".json")
-        with open(index_path, "w") as f:
-            json.dump(meta, f)
-            f.flush()
-            os.fsync(f.fileno())
+        atomic_write(index_path, json.dumps(meta).encode())
         with open(self.path, "rb") as f:
             os.fsync(f.fileno())
 
