@@ -399,9 +399,17 @@ def _parser_evaluate_video(sub) -> argparse.ArgumentParser:
 
 
 def _run_evaluate_video(args: argparse.Namespace) -> int:
-    from .video_eval import run_cli_evaluate
+    from .video_eval import evaluate_videos, write_report
 
-    return run_cli_evaluate(args)
+    modes = [m.strip() for m in args.temporal.split(",") if m.strip()]
+    if bad := [m for m in modes if m not in TEMPORAL_MODES]:
+        print(f"error: --temporal: unknown mode(s) {', '.join(bad)}; choose from {', '.join(TEMPORAL_MODES)}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    report = evaluate_videos(args.clips, _colorizer_settings(args), modes, args.lstm_model, args.max_frames,
+                             args.flow_strength, log=lambda line: print(line, file=sys.stderr))
+    print(write_report(report, args.json, args.markdown))
+    return EXIT_OK
 
 
 def _parser_serve(sub) -> argparse.ArgumentParser:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from . import metrics
-from .config import FLOW_STRENGTH
+from .config import FLOW_STRENGTH, LSTM_MODEL, TEMPORAL_MODES, ColorizerSettings
 from .evaluate import GREY  # the image evaluation's a*b* = 0 baseline; the same name here
 from .inference import ImageColorizer
 from .io import atomic_write
@@ -95,43 +95,55 @@ def markdown(summary: dict[str, dict]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def _engines(args, modes: list[str]) -> tuple[dict[str, ImageColorizer], dict[str, str]]:
-    from .inference import load_colorizer
+def load_engines(settings: ColorizerSettings, modes: Sequence[str],
+                 lstm_model: str | os.PathLike = LSTM_MODEL) -> tuple[dict[str, ImageColorizer], dict[str, str]]:
+    """A colorizer for each temporal mode: `settings.model` for none and flow, and for lstm the same
+    model if it has a temporal head, else `lstm_model` (with the same settings). Returns the engines
+    and, for a mode whose model cannot be loaded, the reason it is skipped."""
+    from .inference import colorizer_from
     from .models.embedders import WeightsError
 
-    load = lambda name: load_colorizer(name, args.device, args.size, args.precision, args.chroma_gain,  # noqa: E731
-                                       args.batch_size, args.embedder_weights)
+    unknown = [m for m in modes if m not in TEMPORAL_MODES]
+    if unknown:
+        raise ValueError(f"unknown temporal mode(s) {', '.join(unknown)}; choose from {', '.join(TEMPORAL_MODES)}")
     engines, skipped = {}, {}
-    base = load(args.model) if set(modes) - {"lstm"} else None
+    base = colorizer_from(settings) if set(modes) - {"lstm"} else None
     for mode in modes:
         if mode != "lstm":
             engines[mode] = base
             continue
         try:
-            engines[mode] = base if base is not None and base.model.temporal is not None else load(args.lstm_model)
+            engines[mode] = (base if base is not None and base.model.temporal is not None
+                             else colorizer_from(settings, lstm_model))
         except WeightsError as e:
             skipped[mode] = str(e)
     return engines, skipped
 
 
-def run_cli_evaluate(args) -> int:
-    import sys
-
-    modes = [m.strip() for m in args.temporal.split(",") if m.strip()]
-    engines, skipped = _engines(args, modes)
+def evaluate_videos(clips: Sequence[str | os.PathLike], settings: ColorizerSettings,
+                    modes: Sequence[str] = TEMPORAL_MODES, lstm_model: str | os.PathLike = LSTM_MODEL,
+                    max_frames: int = 90, flow_strength: float = FLOW_STRENGTH,
+                    log: Callable[[str], None] | None = None) -> dict:
+    """Score each temporal mode on colour clips made grey (`framecolor evaluate-video`): the report
+    with each clip's scores, their summary, and the modes skipped with the reason. `log` gets one line
+    per clip and per skipped mode."""
+    log = log or (lambda line: None)
+    engines, skipped = load_engines(settings, modes, lstm_model)
     for mode, why in skipped.items():
-        print(f"warning: skipping {mode}: {why}", file=sys.stderr)
+        log(f"warning: skipping {mode}: {why}")
     per_clip = {}
-    for clip in args.clips:
-        print(f"evaluating {clip}", file=sys.stderr)
-        per_clip[str(clip)] = evaluate_clip(clip, engines, args.max_frames, args.flow_strength)
-    summary = summarize(per_clip)
-    report = {"model": str(args.model), "lstm_model": str(args.lstm_model), "size": args.size,
-              "flow_strength": args.flow_strength,
-              "max_frames": args.max_frames, "skipped": skipped, "summary": summary, "clips": per_clip}
-    atomic_write(args.json, (json.dumps(report, indent=2) + "\n").encode())
-    table = markdown(summary)
-    if args.markdown:
-        atomic_write(args.markdown, table.encode())
-    print(table)
-    return 0
+    for clip in clips:
+        log(f"evaluating {clip}")
+        per_clip[str(clip)] = evaluate_clip(clip, engines, max_frames, flow_strength)
+    return {"model": str(settings.model), "lstm_model": str(lstm_model), "size": settings.size,
+            "flow_strength": flow_strength, "max_frames": max_frames, "skipped": skipped,
+            "summary": summarize(per_clip), "clips": per_clip}
+
+
+def write_report(report: dict, json_path: str | os.PathLike, markdown_path: str | os.PathLike | None = None) -> str:
+    """Write `report` (evaluate_videos) as JSON, and its Markdown table if `markdown_path`; returns the table."""
+    atomic_write(json_path, (json.dumps(report, indent=2) + "\n").encode())
+    table = markdown(report["summary"])
+    if markdown_path:
+        atomic_write(markdown_path, table.encode())
+    return table

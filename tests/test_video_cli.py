@@ -98,6 +98,30 @@ def test_evaluate_video_reports_every_mode_and_the_truth(tmp_path, checkpoint, c
     assert "| grey |" in table.read_text()
 
 
+def test_evaluate_video_unknown_mode_is_a_usage_error(tmp_path, checkpoint, capsys):
+    clip = vc.make_clip(tmp_path / "colour.mp4", n=4)
+    rc = main(["evaluate-video", str(clip), "--temporal", "none,warp", "--model", str(checkpoint[0]),
+               "--json", str(tmp_path / "r.json"), "--device", "cpu"])
+    assert rc == 2 and not (tmp_path / "r.json").exists()
+    assert capsys.readouterr().err == "error: --temporal: unknown mode(s) warp; choose from none, flow, lstm\n"
+
+
+def test_evaluate_videos_takes_settings_not_flags(tmp_path, checkpoint):
+    from framecolor.config import ColorizerSettings
+    from framecolor.video_eval import evaluate_videos, write_report
+
+    clip = vc.make_clip(tmp_path / "colour.mp4", n=6)
+    lines = []
+    report = evaluate_videos([clip], ColorizerSettings(str(checkpoint[0]), size=32, device="cpu"), ["none"],
+                             max_frames=4, log=lines.append)
+    assert set(report["summary"]) == {"ground truth", "grey", "none"} and report["size"] == 32
+    assert lines == [f"evaluating {clip}"]
+    table = write_report(report, tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text()) == json.loads(json.dumps(report)) and "| none |" in table
+    with pytest.raises(ValueError, match="unknown temporal mode"):
+        evaluate_videos([clip], ColorizerSettings(str(checkpoint[0]), size=32, device="cpu"), ["warp"])
+
+
 def test_grey_baseline_keeps_each_frames_lightness():
     from framecolor.color_cpu import l_from_rgb8_array as l_from_rgb8
     from framecolor.video_eval import grey_frames
