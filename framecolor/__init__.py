@@ -1,42 +1,55 @@
 """framecolor: colour for black-and-white photographs and old film.
 
-Public API: load_colorizer, colorize_image, colorize_video, __version__. Nothing runs at import.
+Public API:
+- load_colorizer(model, device, size, ...) -> ImageColorizer, whose .colorize(image) returns RGB(A) pixels;
+- colorize_image(src, dst=None, model=..., max_pixels=...) -> the output path;
+- colorize_video(src, dst, model=..., job=VideoJob(...), ...) -> the output path;
+- ColorizerSettings and VideoJob, the options those take; ImageError, VideoError and WeightsError,
+  the errors they raise (each names the file and the problem); __version__.
+
+Each name is the real function or class of its module (same signature and docstring), imported on
+first use, so that `import framecolor` and `framecolor --help` do not wait for torch.
 """
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
+_HOMES = {
+    "load_colorizer": "framecolor.inference",
+    "colorize_image": "framecolor.inference",
+    "ImageColorizer": "framecolor.inference",
+    "colorize_video": "framecolor.film.job",
+    "VideoJob": "framecolor.film.options",
+    "ColorizerSettings": "framecolor.config",
+    "ImageError": "framecolor.images",
+    "VideoError": "framecolor.video.probe",
+    "WeightsError": "framecolor.models.embedders",
+}
 
-def load_colorizer(*args, **kwargs):
-    """See framecolor.inference.load_colorizer."""
-    from .inference import load_colorizer as _load
-    return _load(*args, **kwargs)
-
-
-def colorize_image(src, dst=None, model: str | None = None, **kwargs):
-    """Colorize one image file; returns the output path (default <stem>_color.<ext> beside it)."""
-    from pathlib import Path
-
-    from .config import PHOTO_MODEL
-    from .inference import colorize_file, load_colorizer as _load, plan_outputs
-    model = PHOTO_MODEL if model is None else model
-    src = Path(src)
-    dst = Path(dst) if dst is not None else plan_outputs([src], {}, None)[0]
-    colorize_file(_load(model, **kwargs), src, dst)
-    return dst
-
-
-def colorize_video(*args, **kwargs):
-    """See framecolor.film.job.colorize_video."""
-    from .film.job import colorize_video as _cv
-    return _cv(*args, **kwargs)
+if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
+    from .config import ColorizerSettings
+    from .film.job import colorize_video
+    from .film.options import VideoJob
+    from .images import ImageError
+    from .inference import ImageColorizer, colorize_image, load_colorizer
+    from .models.embedders import WeightsError
+    from .video.probe import VideoError
 
 
 def __getattr__(name: str):
-    if name == "VideoJob":  # the film job's options; imported on first use
-        from .film.options import VideoJob
-        return VideoJob
-    raise AttributeError(f"module 'framecolor' has no attribute {name!r}")
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'framecolor' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
 
-__all__ = ["VideoJob", "load_colorizer", "colorize_image", "colorize_video", "__version__"]
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
+
+
+__all__ = sorted(_HOMES) + ["__version__"]

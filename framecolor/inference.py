@@ -253,6 +253,24 @@ def colorizer_from(settings: ColorizerSettings, model: str | os.PathLike | None 
                           s.batch_size, s.embedder_weights, s.flip_average)
 
 
+def colorize_image(src: str | os.PathLike, dst: str | os.PathLike | None = None,
+                   model: ImageColorizer | ColorizerSettings | str | os.PathLike = DEFAULT_MODEL,
+                   max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Path:
+    """Colorize one image file into `dst` (default: <stem>_color.<ext> beside it) and return the path.
+
+    `model`: a loaded colorizer (load_colorizer), settings to load one with, or a registry name or
+    checkpoint path. A file over `max_pixels` pixels (None: no limit) is refused before it is decoded.
+    Raises images.ImageError naming the file and the problem."""
+    src = Path(src)
+    dst = Path(dst) if dst is not None else plan_outputs([src], {}, None)[0]
+    if isinstance(model, ImageColorizer):
+        colorizer = model
+    else:
+        colorizer = colorizer_from(model if isinstance(model, ColorizerSettings) else ColorizerSettings(model))
+    colorize_file(colorizer, src, dst, max_pixels=max_pixels)
+    return dst
+
+
 def film_colorizer(engine: ImageColorizer) -> ImageColorizer:
     """`engine` as film runs it: its film chroma gain in place of the photo one (where it has one), and one
     prediction per frame (no flip average: the temporal carry and the film gain were tuned without it)."""
