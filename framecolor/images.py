@@ -14,7 +14,7 @@ from .errors import InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 OUTPUT_FORMATS = ("png", "jpg", "tif", "webp", "bmp")  # what colorize_files' `fmt` may name
-# What `colorize` reads: the formats it writes, and GIF (the first frame; written as PNG).
+# What `colorize` reads: the formats it writes, and GIF (written as GIF again; framecolor.animation).
 READ_SUFFIXES = IMAGE_SUFFIXES | {".gif"}
 # Names that look like an image file, written or not: an output named so is a file, never a folder.
 IMAGE_LIKE_SUFFIXES = IMAGE_SUFFIXES | {".gif", ".jpe", ".jfif", ".heic", ".heif", ".avif", ".jp2", ".jxl", ".psd"}

@@ -315,7 +315,8 @@ def output_is_file(inputs: Sequence[str | os.PathLike], out: str | os.PathLike |
                          "(an existing one, or a new name without an image extension)", out)
     if out.exists() and not looks_like_image:
         raise ImageError("exists and is neither a folder nor an image file", out)
-    if looks_like_image and out.suffix.lower() not in IMAGE_SUFFIXES:
+    gif_to_gif = out.suffix.lower() == ".gif" and not several and Path(inputs[0]).suffix.lower() == ".gif"
+    if looks_like_image and out.suffix.lower() not in IMAGE_SUFFIXES and not gif_to_gif:
         raise ImageError(f"cannot write {out.suffix!r} images; give a .png, .jpg, .tif, .webp or .bmp name", out)
     if looks_like_image and fmt is not None and _format_of(out.suffix) != _format_of(fmt):
         raise ImageError(f"the name is a {_format_of(out.suffix)} file, but the output format asked for is {fmt}", out)
@@ -329,13 +330,13 @@ def _format_of(suffix: str) -> str:
 
 
 def output_suffix(src: Path, fmt: str | None = None) -> str:
-    """The output's extension: `fmt` (png, jpg, tif, webp or bmp) when given, else the input's own,
-    and .png for a GIF (not written)."""
+    """The output's extension: `fmt` (png, jpg, tif, webp or bmp) when given, else the input's own
+    (a GIF's too: framecolor.animation writes GIFs)."""
     if fmt is not None:
         if _format_of(fmt) not in OUTPUT_FORMATS:
             raise ValueError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
         return "." + _format_of(fmt)
-    return ".png" if src.suffix.lower() == ".gif" else src.suffix
+    return src.suffix
 
 
 def plan_outputs(files: Sequence[Path], roots: dict[Path, Path], out: str | None,
@@ -345,7 +346,8 @@ def plan_outputs(files: Sequence[Path], roots: dict[Path, Path], out: str | None
     <ext> is `output_suffix(input, fmt)`."""
     from .images import IMAGE_SUFFIXES
 
-    if out is not None and len(files) == 1 and Path(out).suffix.lower() in IMAGE_SUFFIXES and not Path(out).is_dir():
+    writable = IMAGE_SUFFIXES | ({".gif"} if len(files) == 1 and files[0].suffix.lower() == ".gif" else set())
+    if out is not None and len(files) == 1 and Path(out).suffix.lower() in writable and not Path(out).is_dir():
         return [Path(out)]
     plans = []
     for f in files:
@@ -376,16 +378,26 @@ def output_clashes(files: Sequence[Path], outputs: Sequence[Path]) -> dict[Path,
 def colorize_file(colorizer: ImageColorizer, src: Path, dst: Path, before_after: bool = False,
                   max_pixels: int | None = DEFAULT_MAX_PIXELS) -> list[str]:
     """Colorize one file into `dst`, atomically; never overwrites the input. An input of more than
-    `max_pixels` pixels is refused (images.ImageTooLarge). Returns notes on what was left out (the
-    other frames of an animated GIF)."""
+    `max_pixels` pixels is refused (images.ImageTooLarge). A file of several frames (animated GIF,
+    APNG, animated WebP, multi-page TIFF) has every frame coloured (framecolor.animation). Returns notes
+    for the user (how the frames were coloured)."""
     from .images import ImageError, IMAGE_SUFFIXES
     from .io import atomic_write, same_file
 
     if same_file(src, dst):
         raise ImageError("output path is the input itself; refusing to overwrite it", src)
     levels, frames = read_levels(src, max_pixels)  # first, so that a bad input is reported as such
-    if dst.suffix.lower() not in IMAGE_SUFFIXES:
+    gif = dst.suffix.lower() == ".gif" and src.suffix.lower() == ".gif"  # a GIF may be written as a GIF
+    if dst.suffix.lower() not in IMAGE_SUFFIXES and not gif:
         raise ImageError(f"cannot write {dst.suffix!r} images; give -o a .png, .jpg, .tif, .webp or .bmp name", dst)
+    if frames > 1 or gif:  # every frame, or a GIF again: framecolor.animation
+        from .animation import check_output, colorize_frames_file
+
+        check_output(src, dst, frames)
+        if before_after:
+            raise ImageError("--side-by-side is for single pictures; this file has several frames", src)
+        del levels
+        return colorize_frames_file(colorizer, src, dst, max_pixels)
     if levels.dtype in (np.uint8, np.uint16):  # in strips of rows on the CPU, and in place: see colorize_levels
         arr = colorizer.colorize_levels(levels, in_place=not before_after)
         before = rgb_levels(levels) if before_after else None
@@ -403,9 +415,6 @@ def colorize_file(colorizer: ImageColorizer, src: Path, dst: Path, before_after:
         atomic_write(dst, data)
     except OSError as e:
         raise ImageError(f"cannot write output ({e.strerror or e})", dst) from None
-    if frames > 1:
-        kind = "animated GIF" if src.suffix.lower() == ".gif" else "file"
-        return [f"{src}: {kind} of {frames} frames; only the first is colorized, the other {frames - 1} are ignored"]
     return []
 
 

@@ -529,18 +529,25 @@ def _gif(path: Path, frames: list[np.ndarray]) -> Path:
     return path
 
 
-def test_gifs_in_a_folder_are_colorized_as_png_with_a_note_for_animation(tmp_path, basic_ckpt, capsys, camera):
+def _frames(path: Path) -> list[np.ndarray]:
+    from PIL import ImageSequence
+    with Image.open(path) as im:
+        return [np.array(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
+
+
+def test_gifs_in_a_folder_come_back_as_gifs_every_frame_coloured(tmp_path, basic_ckpt, capsys, camera):
     (tmp_path / "in").mkdir()
     _gif(tmp_path / "in" / "still.gif", [camera[:48, :64]])
     _gif(tmp_path / "in" / "moving.gif", [camera[:48, :64], camera[48:96, :64], camera[96:144, :64]])
     assert run(basic_ckpt, tmp_path / "in", "-o", tmp_path / "out") == 0
-    for name in ("still", "moving"):
-        out = _read(tmp_path / "out" / f"{name}_color.png")
-        assert out.shape == (48, 64, 3)
-    first = np.asarray(Image.open(tmp_path / "in" / "moving.gif").convert("L"))
-    assert np.abs(_lightness(_read(tmp_path / "out" / "moving_color.png")) - _lightness(np.dstack([first] * 3))).mean() < 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["moving_color.gif", "still_color.gif"]
+    for name, n in (("still", 1), ("moving", 3)):
+        got, want = _frames(tmp_path / "out" / f"{name}_color.gif"), _frames(tmp_path / "in" / f"{name}.gif")
+        assert len(got) == n and all(g.shape == (48, 64, 3) for g in got)
+        for g, w in zip(got, want):  # each frame keeps its own picture (a GIF's palette costs a little)
+            assert np.abs(_lightness(g) - _lightness(w)).mean() < 3
     notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
-    assert len(notes) == 1 and "moving.gif" in notes[0] and "3 frames" in notes[0] and "first" in notes[0]
+    assert len(notes) == 1 and "moving.gif" in notes[0] and "3 frames coloured as a short film" in notes[0]
 
 
 @pytest.mark.parametrize("fmt, suffix", [("jpg", ".jpg"), ("webp", ".webp"), ("tif", ".tif"), ("bmp", ".bmp"), ("png", ".png")])
