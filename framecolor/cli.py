@@ -60,7 +60,9 @@ def _parser_colorize(sub) -> argparse.ArgumentParser:
                         "input file (default: <stem>_color.<ext> beside each input)")
     p.add_argument("--side-by-side", action="store_true", help="write before|after images")
     p.add_argument("--format", choices=OUTPUT_FORMATS, default=None, dest="fmt",
-                   help="write every output in this format (default: the input's own; PNG for GIF inputs)")
+                   help="write every output in this format (default: the input's own)")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="leave inputs whose output exists already (default: outputs are replaced; inputs never are)")
     p.add_argument("--max-pixels", type=_pixel_count, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"refuse inputs of more than N pixels, e.g. 500M or 1.2G "
                         f"(default: {DEFAULT_MAX_PIXELS // 1_000_000}M)")
@@ -87,7 +89,7 @@ def _run_colorize(args: argparse.Namespace) -> int:
     output_is_file(args.inputs, args.output, args.fmt)  # a bad -o is a usage error, before the model loads
     colorizer = colorizer_from(_colorizer_settings(args))
     results = colorize_files(colorizer, args.inputs, args.output, args.side_by_side, not args.no_progress,
-                             args.max_pixels, args.fmt)
+                             args.max_pixels, args.fmt, args.skip_existing)
     failed = [r for r in results if r.error]
     for r in results:
         for note in r.notes:
@@ -95,7 +97,9 @@ def _run_colorize(args: argparse.Namespace) -> int:
         if r.error:
             print(f"error: {r.error}{_advice(r.exception)}", file=sys.stderr)
     done = len(results) - len(failed)
-    print(f"colorized {done} image(s)" + (f", {len(failed)} failed" if failed else ""), file=sys.stderr)
+    skipped = sum(r.skipped for r in results)
+    print(f"colorized {done - skipped} image(s)" + (f", {skipped} skipped (outputs exist)" if skipped else "")
+          + (f", {len(failed)} failed" if failed else ""), file=sys.stderr)
     if len(results) == 0:
         print("error: no images found in the inputs", file=sys.stderr)
         return EXIT_USAGE

@@ -296,7 +296,8 @@ class FileResult:
     output: Path | None
     error: str | None = None  # one line naming the file and what was wrong
     exception: Exception | None = None  # what raised it, for callers that word their own advice
-    notes: list[str] = field(default_factory=list)  # done, but with something left out
+    notes: list[str] = field(default_factory=list)  # for the user: how it was done, or why it was skipped
+    skipped: bool = False  # not colorized again: its output exists (colorize_files' skip_existing)
 
 
 def output_is_file(inputs: Sequence[str | os.PathLike], out: str | os.PathLike | None, fmt: str | None = None) -> bool:
@@ -420,10 +421,12 @@ def colorize_file(colorizer: ImageColorizer, src: Path, dst: Path, before_after:
 
 def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike], out: str | None = None,
                    before_after: bool = False, progress: bool = True,
-                   max_pixels: int | None = DEFAULT_MAX_PIXELS, fmt: str | None = None) -> list[FileResult]:
+                   max_pixels: int | None = DEFAULT_MAX_PIXELS, fmt: str | None = None,
+                   skip_existing: bool = False) -> list[FileResult]:
     """Colorize files and folders (recursively). One bad file never stops the others; files of more
     than `max_pixels` pixels are refused. Outputs are written as `fmt` (png, jpg, tif, webp or bmp;
-    default: the input's format, PNG for a GIF)."""
+    default: the input's format). With `skip_existing`, an input whose output exists already is not
+    read again (its result has `skipped` set); otherwise that output is replaced."""
     from tqdm import tqdm
 
     from .images import READ_SUFFIXES, ImageError, find_images, image_pixels
@@ -444,6 +447,9 @@ def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike
     outputs = [Path(out)] * len(files) if to_file else plan_outputs(files, roots, out, fmt=fmt)
     clashes = output_clashes(files, outputs)
     jobs = [(src, dst) for src, dst in zip(files, outputs) if src not in clashes]
+    skipped = {src: FileResult(src, dst, notes=[f"{src}: its output {dst} exists already; skipped"], skipped=True)
+               for src, dst in jobs if skip_existing and dst.is_file()}
+    jobs = [job for job in jobs if job[0] not in skipped]
 
     def one(job: tuple[Path, Path]) -> FileResult:
         try:
@@ -452,7 +458,7 @@ def colorize_files(colorizer: ImageColorizer, inputs: Sequence[str | os.PathLike
         except (ImageError, OSError) as e:
             return FileResult(job[0], None, str(e), e)
 
-    done = {}
+    done = dict(skipped)
     with tqdm(total=len(jobs), unit="img", disable=not progress or len(files) < 2) as bar:
         for (src, _), result in in_file_workers(colorizer, jobs, one, [image_pixels(src) for src, _ in jobs]):
             done[src] = result

@@ -598,3 +598,19 @@ def test_help_explains_every_flag_and_batch_size_only_where_it_does_something(ca
         main(["colorize", "a.png", "--batch-size", "4"])
     assert done.value.code == 2 and "--batch-size" in capsys.readouterr().err
     assert build_parser().parse_args(["evaluate", "--data", "d", "-o", "e"]).batch_size == 8  # still set
+
+
+def test_skip_existing_leaves_finished_outputs_and_does_the_rest(tmp_path, basic_ckpt, capsys, camera):
+    (tmp_path / "in").mkdir()
+    for name in "ab":
+        Image.fromarray(camera[:48, :64]).save(tmp_path / "in" / f"{name}.png")
+    assert run(basic_ckpt, tmp_path / "in" / "a.png", "-o", tmp_path / "out" / "a_color.png") == 0
+    (tmp_path / "out" / "a_color.png").write_bytes(b"kept")  # a marker: was it read or replaced?
+    capsys.readouterr()
+    assert run(basic_ckpt, tmp_path / "in", "-o", tmp_path / "out", "--skip-existing") == 0
+    err = capsys.readouterr().err
+    assert (tmp_path / "out" / "a_color.png").read_bytes() == b"kept"
+    assert _read(tmp_path / "out" / "b_color.png").shape == (48, 64, 3)
+    assert "colorized 1 image(s), 1 skipped (outputs exist)" in err and "a_color.png exists already; skipped" in err
+    assert run(basic_ckpt, tmp_path / "in", "-o", tmp_path / "out") == 0  # without it, outputs are replaced
+    assert _read(tmp_path / "out" / "a_color.png").shape == (48, 64, 3)
