@@ -61,23 +61,22 @@ def read_frames(path: str | os.PathLike, max_pixels: int | None = None) -> Frame
 
 
 def check_output(src: Path, dst: Path, frames: int) -> None:
-    """Refuse, before any work, an output `dst` that cannot hold the `frames` frames of `src`."""
+    """Refuse, before any work, an output `dst` that cannot hold the `frames` frames of `src` (which
+    suffixes a picture may be written as at all is images.writable_suffixes)."""
     suffix = dst.suffix.lower()
-    if suffix == ".gif" and src.suffix.lower() != ".gif":
-        raise ImageError("GIF output is written only for GIF inputs; give a .png, .jpg, .tif, .webp or .bmp name", dst)
     if frames > 1 and suffix not in MULTI_FRAME_FORMATS:
         raise ImageError(f"has {frames} frames, which a {suffix} file cannot hold; write it as .gif (for a GIF), "
                          ".png (APNG), .webp or .tif, or leave the format out to keep the input's", src)
 
 
-def colorize_frames_file(colorizer, src: Path, dst: Path, max_pixels: int | None = None) -> list[str]:
-    """Colour every frame of `src` into `dst` (see the module's docstring), atomically. Returns a note
-    saying how the frames were coloured."""
+def colorize_frames_file(colorizer, src: Path, dst: Path, frames: int, max_pixels: int | None = None) -> list[str]:
+    """Colour every frame of `src`, which holds `frames` frames, into `dst` (see the module's
+    docstring), atomically. Returns a note saying how the frames were coloured."""
     from .film.stream import StreamColorizer, batched
-    from .io import atomic_write
+    from .images import write_output
 
+    check_output(src, dst, frames)
     found = read_frames(src, max_pixels)
-    check_output(src, dst, len(found.images))
     alphas = [a[..., 3] if a.shape[2] == 4 else None for a in found.images]
     rgbs = [np.ascontiguousarray(a[..., :3]) for a in found.images]
     if found.pages or len(rgbs) == 1:  # separate pictures: each one as a photo
@@ -88,12 +87,7 @@ def colorize_frames_file(colorizer, src: Path, dst: Path, max_pixels: int | None
         coloured = [f for batch in batched(rgbs, max(1, colorizer.batch_size)) for f in stream(batch)]
         how = "as a short film, with the flow carry"
     out = [c if a is None else np.dstack([c, a]) for c, a in zip(coloured, alphas)]
-    data = encode_frames(out, found.durations, found.loop, dst.suffix)
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(dst, data)
-    except OSError as e:
-        raise ImageError(f"cannot write output ({e.strerror or e})", dst) from None
+    write_output(dst, encode_frames(out, found.durations, found.loop, dst.suffix))
     return [f"{src}: {len(rgbs)} frames coloured {how}"] if how else []
 
 

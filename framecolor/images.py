@@ -16,6 +16,13 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 OUTPUT_FORMATS = ("png", "jpg", "tif", "webp", "bmp")  # what colorize_files' `fmt` may name
 # What `colorize` reads: the formats it writes, and GIF (written as GIF again; framecolor.animation).
 READ_SUFFIXES = IMAGE_SUFFIXES | {".gif"}
+
+
+def writable_suffixes(src: str | os.PathLike) -> set[str]:
+    """The output suffixes a colorized `src` may be written as: IMAGE_SUFFIXES, and .gif for a GIF."""
+    return IMAGE_SUFFIXES | ({".gif"} if Path(src).suffix.lower() == ".gif" else set())
+
+
 # Names that look like an image file, written or not: an output named so is a file, never a folder.
 IMAGE_LIKE_SUFFIXES = IMAGE_SUFFIXES | {".gif", ".jpe", ".jfif", ".heic", ".heif", ".avif", ".jp2", ".jxl", ".psd"}
 # Inputs with more pixels are refused unless the caller raises the limit: 300 megapixels is a
@@ -161,6 +168,17 @@ def read_levels(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PI
     if mode.startswith("I;16") or mode == "I":
         arr = np.clip(arr, 0, 65535).astype(np.uint16)
     return _apply_orientation(arr, orientation), frames
+
+
+def write_output(dst: Path, data: bytes) -> None:
+    """Write an encoded output atomically, creating its folder; a failure is an ImageError naming `dst`."""
+    from .io import atomic_write
+
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(dst, data)
+    except OSError as e:
+        raise ImageError(f"cannot write output ({e.strerror or e})", dst) from None
 
 
 def image_pixels(path: str | os.PathLike) -> int:

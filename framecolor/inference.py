@@ -6,7 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .config import ColorizerSettings, cpu_items_per_call
 from .color import denormalize_ab, lab_to_rgb, rgb_to_lab
 from .images import (DEFAULT_MAX_PIXELS, OUTPUT_FORMATS, Picture, encode_image, picture_from_array, picture_from_levels,
-                     read_image, read_levels, rgb_levels, to_array)
+                     read_levels, rgb_levels, to_array)
 from .models.colorizer import Colorizer
 from .models.registry import DEFAULT_MODEL, load_checkpoint
 from .parallel import MAX_CPU_WORKERS, Stages, memory_budget, opencv_threads, workers_for_sizes
@@ -246,6 +246,11 @@ def load_colorizer(model: str | os.PathLike = DEFAULT_MODEL, device: str = "auto
     return ImageColorizer(net, dev, size, precision, gain, batch_size, film_gain, flip)
 
 
+def as_settings(model: ColorizerSettings | str | os.PathLike) -> ColorizerSettings:
+    """Settings as given, or the defaults for a registry name or checkpoint path."""
+    return model if isinstance(model, ColorizerSettings) else ColorizerSettings(model)
+
+
 def colorizer_from(settings: ColorizerSettings, model: str | os.PathLike | None = None) -> ImageColorizer:
     """load_colorizer with these settings (and `model` in place of settings.model where given)."""
     s = settings
@@ -263,10 +268,7 @@ def colorize_image(src: str | os.PathLike, dst: str | os.PathLike | None = None,
     Raises images.ImageError naming the file and the problem."""
     src = Path(src)
     dst = Path(dst) if dst is not None else plan_outputs([src], {}, None)[0]
-    if isinstance(model, ImageColorizer):
-        colorizer = model
-    else:
-        colorizer = colorizer_from(model if isinstance(model, ColorizerSettings) else ColorizerSettings(model))
+    colorizer = model if isinstance(model, ImageColorizer) else colorizer_from(as_settings(model))
     colorize_file(colorizer, src, dst, max_pixels=max_pixels)
     return dst
 
@@ -304,7 +306,7 @@ def output_is_file(inputs: Sequence[str | os.PathLike], out: str | os.PathLike |
     """Whether `out` names one output file (else a folder, or None: beside each input). Raises ImageError
     when it cannot be either: an image file name for several inputs or a folder, an image format
     that cannot be written, an existing file that is no image, or a file name of another format than `fmt`."""
-    from .images import IMAGE_LIKE_SUFFIXES, IMAGE_SUFFIXES, ImageError
+    from .images import IMAGE_LIKE_SUFFIXES, ImageError, writable_suffixes
 
     if out is None or Path(out).is_dir():
         return False
@@ -316,8 +318,7 @@ def output_is_file(inputs: Sequence[str | os.PathLike], out: str | os.PathLike |
                          "(an existing one, or a new name without an image extension)", out)
     if out.exists() and not looks_like_image:
         raise ImageError("exists and is neither a folder nor an image file", out)
-    gif_to_gif = out.suffix.lower() == ".gif" and not several and Path(inputs[0]).suffix.lower() == ".gif"
-    if looks_like_image and out.suffix.lower() not in IMAGE_SUFFIXES and not gif_to_gif:
+    if looks_like_image and out.suffix.lower() not in writable_suffixes("" if several else inputs[0]):
         raise ImageError(f"cannot write {out.suffix!r} images; give a .png, .jpg, .tif, .webp or .bmp name", out)
     if looks_like_image and fmt is not None and _format_of(out.suffix) != _format_of(fmt):
         raise ImageError(f"the name is a {_format_of(out.suffix)} file, but the output format asked for is {fmt}", out)
@@ -345,10 +346,10 @@ def plan_outputs(files: Sequence[Path], roots: dict[Path, Path], out: str | None
     """Where each input's result goes: beside it as <stem>_color<ext>, into folder `out` (keeping the
     layout below each input folder), or to `out` itself for a single input with an image suffix.
     <ext> is `output_suffix(input, fmt)`."""
-    from .images import IMAGE_SUFFIXES
+    from .images import writable_suffixes
 
-    writable = IMAGE_SUFFIXES | ({".gif"} if len(files) == 1 and files[0].suffix.lower() == ".gif" else set())
-    if out is not None and len(files) == 1 and Path(out).suffix.lower() in writable and not Path(out).is_dir():
+    if (out is not None and len(files) == 1 and Path(out).suffix.lower() in writable_suffixes(files[0])
+            and not Path(out).is_dir()):
         return [Path(out)]
     plans = []
     for f in files:
@@ -382,23 +383,21 @@ def colorize_file(colorizer: ImageColorizer, src: Path, dst: Path, before_after:
     `max_pixels` pixels is refused (images.ImageTooLarge). A file of several frames (animated GIF,
     APNG, animated WebP, multi-page TIFF) has every frame coloured (framecolor.animation). Returns notes
     for the user (how the frames were coloured)."""
-    from .images import ImageError, IMAGE_SUFFIXES
-    from .io import atomic_write, same_file
+    from .images import ImageError, writable_suffixes, write_output
+    from .io import same_file
 
     if same_file(src, dst):
         raise ImageError("output path is the input itself; refusing to overwrite it", src)
     levels, frames = read_levels(src, max_pixels)  # first, so that a bad input is reported as such
-    gif = dst.suffix.lower() == ".gif" and src.suffix.lower() == ".gif"  # a GIF may be written as a GIF
-    if dst.suffix.lower() not in IMAGE_SUFFIXES and not gif:
+    if dst.suffix.lower() not in writable_suffixes(src):
         raise ImageError(f"cannot write {dst.suffix!r} images; give -o a .png, .jpg, .tif, .webp or .bmp name", dst)
-    if frames > 1 or gif:  # every frame, or a GIF again: framecolor.animation
-        from .animation import check_output, colorize_frames_file
+    if frames > 1 or dst.suffix.lower() == ".gif":  # every frame, or a GIF again: framecolor.animation
+        from .animation import colorize_frames_file
 
-        check_output(src, dst, frames)
         if before_after:
             raise ImageError("--side-by-side is for single pictures; this file has several frames", src)
         del levels
-        return colorize_frames_file(colorizer, src, dst, max_pixels)
+        return colorize_frames_file(colorizer, src, dst, frames, max_pixels)
     if levels.dtype in (np.uint8, np.uint16):  # in strips of rows on the CPU, and in place: see colorize_levels
         arr = colorizer.colorize_levels(levels, in_place=not before_after)
         before = rgb_levels(levels) if before_after else None
@@ -411,11 +410,7 @@ def colorize_file(colorizer: ImageColorizer, src: Path, dst: Path, before_after:
         arr = side_by_side(before, arr)
     data = encode_image(arr, dst.suffix, in_place=True)
     del arr
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(dst, data)
-    except OSError as e:
-        raise ImageError(f"cannot write output ({e.strerror or e})", dst) from None
+    write_output(dst, data)
     return []
 
 

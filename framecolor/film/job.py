@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from ..config import VIDEO_MODEL, ColorizerSettings
-from ..inference import ImageColorizer, colorizer_from
+from ..inference import ImageColorizer, as_settings, colorizer_from
 from ..io import atomic_output, same_file
 from ..parallel import MAX_CPU_WORKERS, Stages, opencv_threads
 from ..video.probe import VideoError, VideoInfo, probe
@@ -308,5 +308,5 @@ def colorize_video(src: str | os.PathLike, dst: str | os.PathLike,
 def _film_engine(model: ImageColorizer | ColorizerSettings | str | os.PathLike, temporal: str) -> ImageColorizer:
     if isinstance(model, ImageColorizer):
         return model
-    settings = model if isinstance(model, ColorizerSettings) else ColorizerSettings(model)
+    settings = as_settings(model)
     return colorizer_from(settings, film_model(settings.model, temporal))
