@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import framecolor
@@ -52,7 +53,7 @@ def main(argv=None) -> None:
     args.output.mkdir(parents=True, exist_ok=True)
     result = {"model": args.model, "photos": len(files), "target_ratio": args.target, "chosen_gain": chosen[size],
               "summary": {k: v for k, v in summary.items() if k.startswith(("gain", "size")) or k in ("grey", TRUTH)},
-              "command": "python experiments/calibrate_gain.py " + " ".join(argv or [])}
+              "command": "python experiments/calibrate_gain.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     if len(sizes) > 1:
         result |= {"chosen_size": size, "chosen_gain_by_size": {str(s): g for s, g in chosen.items()}}
     (args.output / "gain_calibration.json").write_text(json.dumps(result, indent=1) + "\n")

@@ -1,0 +1,72 @@
+"""The report logic of experiments/where_it_loses.py and experiments/posthoc_maps.py, on made-up
+inputs (the scripts are run by file path, as the docs run them)."""
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _evaluation(tmp_path):
+    rows = []
+    # 8 photos in two folders; truth colourfulness 10..80; the model gains (truth colourfulness - 30) / 10 dB
+    for i, tc in enumerate(range(10, 90, 10)):
+        image = f"data/{'dull' if i < 4 else 'vivid'}/p{i}.jpg"
+        rows.append({"image": image, "method": "grey", "psnr": 20.0, "truth_colorfulness": float(tc)})
+        rows.append({"image": image, "method": "m", "psnr": 20.0 + (tc - 30) / 10, "truth_colorfulness": float(tc)})
+    path = tmp_path / "evaluation.json"
+    path.write_text(json.dumps({"per_image": rows}))
+    return path
+
+
+def test_where_it_loses_splits_by_truth_colourfulness_and_folder(tmp_path):
+    out = tmp_path / "w.md"
+    _load("where_it_loses").main([str(_evaluation(tmp_path)), "--method", "m", "-o", str(out)])
+    text = out.read_text()
+    assert "mean +1.50 dB" in text and "62% of the photos gain" in text  # 5 of 8 gain more than 0
+    # quarters of 2 photos each: gains (-2, -1), (0, 1), (2, 3), (4, 5)
+    for mean in ("-1.50", "+0.50", "+2.50", "+4.50"):
+        assert f"| 2 | {mean} |" in text
+    assert text.index("| dull | 4 | -0.50 |") < text.index("| vivid | 4 | +3.50 |")  # worst folder first
+    assert "where_it_loses.py" in text.splitlines()[-1] and "--method m" in text.splitlines()[-1]
+
+
+def test_where_it_loses_refuses_an_unknown_method(tmp_path):
+    with pytest.raises(SystemExit, match="no method 'nope'"):
+        _load("where_it_loses").main([str(_evaluation(tmp_path)), "--method", "nope", "-o", str(tmp_path / "w.md")])
+
+
+def test_gain_line_interpolates_and_extends_the_global_gain():
+    line = _load("posthoc_maps").gain_line
+    points = [(24.0, 0.8), (23.0, 0.9), (21.0, 1.1)]  # (psnr, colourfulness ratio)
+    assert line(points, 0.85) == pytest.approx(23.5)
+    assert line(points, 1.0) == pytest.approx(22.0)
+    assert line(points, 0.7) == pytest.approx(25.0)  # before the first gain: the first segment extended
+    assert line(points, 1.2) == pytest.approx(20.0)  # after the last: the last segment extended
+
+
+def test_posthoc_score_of_zero_chroma_is_the_grey_photo():
+    posthoc = _load("posthoc_maps")
+    from framecolor.color_cpu import l_from_pixels
+    from framecolor.metrics import psnr
+
+    rng = np.random.default_rng(0)
+    levels = rng.integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    item = {"levels": levels, "L": l_from_pixels(levels), "ab": np.zeros((2, 8, 12), np.float32), "tc": 1.0}
+    grey = posthoc.score([item], None)
+    assert grey == posthoc.score([item], lambda it: it["ab"] * 1.2)
+    assert grey[1] < 0.01  # a grey picture has next to no colourfulness
+    strong = dict(item, ab=np.full((2, 8, 12), 40.0, np.float32))
+    assert posthoc.score([strong], lambda it: it["ab"])[1] > 10
+    merged = posthoc.LabToRGB8()(item["L"], np.zeros((8, 12, 2), np.float32)).astype(np.float32) / 255
+    assert grey[0] == pytest.approx(psnr(merged, levels.astype(np.float32) / 255))
