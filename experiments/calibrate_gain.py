@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 import framecolor
-from framecolor.evaluate import TRUTH, evaluate, list_eval_images
+from framecolor.evaluate import TRUTH, evaluate, list_training_images
 
 
 def main(argv=None) -> None:
@@ -37,8 +37,7 @@ def main(argv=None) -> None:
     p.add_argument("--sizes", default="", help="working sizes to compare (default: the model card's only)")
     p.add_argument("-o", "--output", type=Path, required=True)
     args = p.parse_args(argv)
-    val = {n.strip() for n in args.val_list.read_text().splitlines() if n.strip()}
-    files = sorted(f for f in list_eval_images(args.data) if str(f.relative_to(args.data)) not in val)[:args.photos]
+    files = list_training_images(args.data, args.val_list, args.photos)
     base = framecolor.load_colorizer(args.model, device="cpu")
     gains = [float(g) for g in args.gains.split(",")]
     sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else [base.size]

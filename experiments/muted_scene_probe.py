@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 import framecolor
 from framecolor.color_cpu import LabToRGB8, l_from_pixels
-from framecolor.evaluate import list_eval_images
+from framecolor.evaluate import list_eval_images, val_names
 from framecolor.images import read_image
 from framecolor.inference import working_shape
 from framecolor.io import atomic_write
@@ -53,7 +53,7 @@ def main(argv=None) -> None:
     p.add_argument("--model", default="unet-lite2")
     p.add_argument("-o", "--output", type=Path, required=True)
     args = p.parse_args(argv)
-    val = {x.strip() for x in args.val_list.read_text().splitlines() if x.strip()}
+    val = set(val_names(args.val_list))
     c = framecolor.load_colorizer(args.model, device="cpu", chroma_gain=1.0, flip_average=False)
     merge = LabToRGB8()
     X, truth, own, is_val = [], [], [], []

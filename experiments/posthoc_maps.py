@@ -25,7 +25,7 @@ import torch
 
 import framecolor
 from framecolor.color_cpu import LabToRGB8, l_from_pixels
-from framecolor.evaluate import list_eval_images
+from framecolor.evaluate import list_training_images
 from framecolor.images import read_image
 from framecolor.io import atomic_write
 from framecolor.metrics import colorfulness, psnr
@@ -35,8 +35,7 @@ GAINS = (1.0, 1.1, 1.2, 1.3, 1.4)
 
 
 def photo_levels(data: Path, val_list: Path, n: int):
-    val = {x.strip() for x in val_list.read_text().splitlines() if x.strip()}
-    for f in sorted(f for f in list_eval_images(data) if str(f.relative_to(data)) not in val)[:n]:
+    for f in list_training_images(data, val_list, n):
         pic = read_image(f)
         if not (pic.was_gray or is_gray(pic.rgb)):
             yield np.rint(pic.rgb * 255).astype(np.uint8)

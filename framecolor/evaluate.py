@@ -67,10 +67,22 @@ def list_eval_images(data: str | os.PathLike, val_list: str | os.PathLike | None
     if val_list is None:
         files, _ = find_images([data])
     else:
-        names = [n.strip() for n in Path(val_list).read_text().splitlines() if n.strip() and not n.startswith("#")]
-        files = [data / n for n in names]
+        files = [data / n for n in val_names(val_list)]
     if not files:
         raise ImageError(f"{val_list or data}: no images to evaluate")
+    return files[:limit] if limit else files
+
+
+def val_names(val_list: str | os.PathLike) -> list[str]:
+    """The names in a validation list (relative to the data folder, one per line; # starts a comment)."""
+    return [n.strip() for n in Path(val_list).read_text().splitlines() if n.strip() and not n.startswith("#")]
+
+
+def list_training_images(data: str | os.PathLike, val_list: str | os.PathLike, limit: int | None = None) -> list[Path]:
+    """The images under `data` that `val_list` does not name, sorted by path: the first `limit` of them
+    are the training photos that calibrations and probes score, never the validation split."""
+    val = set(val_names(val_list))
+    files = sorted(f for f in list_eval_images(data) if str(f.relative_to(data)) not in val)
     return files[:limit] if limit else files
 
 

@@ -10,7 +10,8 @@ from PIL import Image
 
 from framecolor.cli import main
 from framecolor.config import ColorizerConfig
-from framecolor.evaluate import GREY, MEAN_AB, TRUTH, constant_ab_rgb, mean_ab_of, read_mean_ab
+from framecolor.evaluate import (GREY, MEAN_AB, TRUTH, constant_ab_rgb, list_training_images, mean_ab_of,
+                                 read_mean_ab)
 from framecolor.metrics import colorfulness
 from framecolor.models.registry import build_model, save_checkpoint
 
@@ -85,6 +86,13 @@ def test_val_list_and_limit(data, models, tmp_path):
     assert _evaluate(data, tmp_path / "out", "--model", basic, "--val-list", tmp_path / "val.txt", "--limit", 2) == 0
     doc = json.loads((tmp_path / "out" / "evaluation.json").read_text())
     assert sorted({r["image"] for r in doc["per_image"]}) == sorted([str(data / "sub/astro.png"), str(data / "cat.jpg")])
+
+
+def test_training_images_are_those_the_val_list_leaves_sorted(data, tmp_path):
+    (tmp_path / "val.txt").write_text("# held out\nsub/astro.png\ncat.jpg\n")
+    rest = [data / n for n in ("broken.jpg", "grey.png", "swapped.png")]  # sorted; the readers skip bad ones
+    assert list_training_images(data, tmp_path / "val.txt") == rest
+    assert list_training_images(str(data), str(tmp_path / "val.txt"), limit=2) == rest[:2]
 
 
 def test_mean_ab_from_file_or_training_images(data, models, tmp_path, capsys):
