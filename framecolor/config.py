@@ -20,7 +20,7 @@ PADDINGS: tuple[str, ...] = ("symmetric", "tf_same")
 L_INPUTS: tuple[str, ...] = ("normalized", "raw")
 LR_SCHEDULES: tuple[str, ...] = ("plateau", "cosine")
 # Training losses: the thesis's MSE, or a pixel loss plus a colourfulness-matching term (training/loop.py).
-LOSSES: tuple[str, ...] = ("mse", "huber_colorful", "mse_colorful")
+LOSSES: tuple[str, ...] = ("mse", "huber_colorful", "mse_colorful", "photo_psnr")
 # Video `--temporal flow` and `lstm`: weight of the carried colour where the flow is reliable (chosen on
 # six training clips with experiments/tune_flow.py: the lowest CDC with PSNR no lower than per-frame;
 # results/video/tune_flow_train_clips.json).

@@ -35,9 +35,12 @@ def ab_colorfulness(ab: torch.Tensor) -> torch.Tensor:
 def make_loss(name: str, colorful_weight: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """'mse' (the thesis), or a pixel loss plus matching each image's colourfulness, which pushes back
     against the brown, desaturated mean that MSE regresses to: 'huber_colorful' (Huber, beta 0.1: close to
-    L1, a median-like fit) or 'mse_colorful' (MSE, the fit PSNR rewards)."""
+    L1, a median-like fit) or 'mse_colorful' (MSE, the fit PSNR rewards); or 'photo_psnr'
+    (photo_psnr_loss: per-photo log MSE and a floor on the batch's colourfulness)."""
     if name == "mse":
         return F.mse_loss
+    if name == "photo_psnr":
+        return photo_psnr_loss(colorful_weight)
     pixel = {"huber_colorful": lambda p, t: F.smooth_l1_loss(p, t, beta=0.1), "mse_colorful": F.mse_loss}.get(name)
     if pixel is None:
         raise ValueError(f"unknown loss {name!r}; choose {', '.join(LOSSES)}")
@@ -45,6 +48,26 @@ def make_loss(name: str, colorful_weight: float = 1.0) -> Callable[[torch.Tensor
     def loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         term = (ab_colorfulness(pred) - ab_colorfulness(target)).abs().mean()
         return pixel(pred, target) + colorful_weight * term
+    return loss
+
+
+PHOTO_PSNR_EPS = 1e-4  # in (a*b*/128)^2: an r.m.s. a*b* error of about 1.3, below which a photo stops weighing more
+
+
+def photo_psnr_loss(floor_weight: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """'photo_psnr': the mean over photos of log(MSE + eps), which is, up to sign and scale, the mean
+    per-photo PSNR that evaluations report (the plain MSE of a batch weighs a muted photo, whose errors
+    are small but cost as many dB, far less than a vivid one), plus a floor on the batch's colourfulness:
+    ``floor_weight`` x the relative shortfall of the batch's summed predicted colourfulness below the
+    truth's. The floor is on the batch, not on each photo, so the network may spend colour where it is
+    sure of it and hold back on muted photos, as a bar on the mean colourfulness allows."""
+
+    def loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        mse = (pred - target).square().flatten(1).mean(1)
+        fit = mse.add(PHOTO_PSNR_EPS).log().mean()
+        true = ab_colorfulness(target).sum()
+        shortfall = F.relu(true - ab_colorfulness(pred).sum()) / true.clamp_min(1e-6)
+        return fit + floor_weight * shortfall
     return loss
 
 
