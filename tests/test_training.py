@@ -189,6 +189,32 @@ def test_colourful_losses_add_the_colourfulness_gap_to_their_pixel_loss():
         make_loss("l1")
 
 
+def test_photo_psnr_loss_weighs_each_photo_by_its_own_error_and_floors_the_batch_colourfulness():
+    from framecolor.training.loop import PHOTO_PSNR_EPS, ab_colorfulness, make_loss
+
+    torch.manual_seed(0)
+    loss = make_loss("photo_psnr", 1.0)
+    target = torch.cat((0.02 * torch.randn(1, 2, 8, 8), 0.3 * torch.randn(1, 2, 8, 8)))  # muted, vivid
+    # as colourful as the truth: no floor term, the fit is the mean per-photo log(MSE + eps)
+    pred = target + 0.01 * torch.randn_like(target)
+    pred = pred * (ab_colorfulness(target).sum() / ab_colorfulness(pred).sum()).clamp_min(1.0)
+    mse = (pred - target).square().flatten(1).mean(1)
+    assert torch.allclose(loss(pred, target), mse.add(PHOTO_PSNR_EPS).log().mean())
+    # a photo's pull grows as its error shrinks: the muted photo, off by 0.01, pulls harder than the
+    # vivid one, off by 0.1 (under plain MSE it is the other way round, by 10x)
+    offset = torch.tensor([0.01, 0.1]).view(2, 1, 1, 1)
+    for fn, muted_pulls_harder in ((loss, True), (torch.nn.functional.mse_loss, False)):
+        pred = (target + offset).requires_grad_()
+        fn(pred, target).backward()
+        pull = pred.grad.abs().flatten(1).sum(1)
+        assert (pull[0] > 2 * pull[1]) == muted_pulls_harder
+    # a grey prediction pays the whole shortfall of the batch's colourfulness
+    grey = torch.zeros_like(target)
+    fit = (grey - target).square().flatten(1).mean(1).add(PHOTO_PSNR_EPS).log().mean()
+    assert torch.allclose(loss(grey, target) - fit, torch.tensor(1.0), atol=1e-3)
+    assert torch.allclose(make_loss("photo_psnr", 0.5)(grey, target) - fit, torch.tensor(0.5), atol=1e-3)
+
+
 class _Recorder(torch.nn.Module):
     """Stands in for a fusion colorizer: records the embeddings it is given, predicts a learnable constant."""
 
