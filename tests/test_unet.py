@@ -257,3 +257,36 @@ def test_unfrozen_stages_are_trained_saved_and_loaded(tmp_path, astronaut):
         before = model(L)
         model.fold_classifier_batch_norm()
         assert torch.allclose(before, model(L), atol=1e-3)
+
+
+def test_a_frozen_fine_tune_keeps_the_stages_its_starting_point_tuned(tmp_path, astronaut):
+    """From a checkpoint whose last backbone stage was fine-tuned, a run with the backbone frozen trains on
+    that stage, so its checkpoint must hold it, unchanged; and a run that unfreezes another stage keeps it
+    too. (Before the fix, the frozen run's checkpoint dropped it, and loaded with the pristine stage.)"""
+    from PIL import Image
+    from safetensors.torch import load_file
+
+    from framecolor.training.unet_loop import UNetTrainConfig, train_unet
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(8):
+        Image.fromarray(np.ascontiguousarray(astronaut[i * 20:i * 20 + 256, i * 20:i * 20 + 256])).save(photos / f"p{i}.png")
+
+    def run(name, init_from, blocks):
+        cfg = UNetTrainConfig(stage="photos", epochs=1, batch_size=4, crop=64, warmup_steps=1, unfreeze_blocks=blocks)
+        return load_file(train_unet(str(photos), str(tmp_path / name), unet_config(), cfg, init_from=init_from,
+                                    cache_dir=str(tmp_path / "cache"), log=lambda m: None))
+
+    first = run("first", None, 1)
+    parent = tmp_path / "first" / "last.safetensors"
+    tuned = sorted(k for k in first if k.startswith("backbone."))
+    frozen = run("frozen", str(parent), 0)
+    assert sorted(k for k in frozen if k.startswith("backbone.")) == tuned
+    assert all(torch.equal(frozen[k], first[k]) for k in tuned)
+    assert any(not torch.equal(frozen[k], first[k]) for k in frozen if k.startswith("decoder.") and "weight" in k)
+    load_checkpoint(tmp_path / "frozen" / "last.safetensors")  # in the form a fresh model loads
+    blocks = build_model(unet_config(), pretrained_embedder=False).backbone.blocks
+    wider = run("wider", str(parent), 2)
+    stages = {int(k.split(".")[2]) for k in wider if k.startswith("backbone.")}
+    assert stages == {len(blocks) - 2, len(blocks) - 1}

@@ -90,9 +90,12 @@ class UNetColorizer(nn.Module):
 
     def unfreeze(self, blocks: int) -> list[nn.Parameter]:
         """Make the backbone's last `blocks` stages trainable (their batch norms keep their statistics);
-        returns their parameters. Checkpoints then hold those stages too."""
-        self.tuned = list(self.backbone.blocks)[-blocks:] if blocks > 0 else []
-        params = [p for b in self.tuned for p in b.parameters()]
+        returns their parameters. Checkpoints then hold those stages too, as well as any stages an
+        earlier fine-tune already changed (note_tuned)."""
+        chosen = list(self.backbone.blocks)[-blocks:] if blocks > 0 else []
+        earlier = getattr(self, "tuned", [])
+        self.tuned = [b for b in self.backbone.blocks if any(b is t for t in earlier + chosen)]
+        params = [p for b in chosen for p in b.parameters()]
         for p in params:
             p.requires_grad_(True)
         return params
@@ -126,10 +129,13 @@ class UNetColorizer(nn.Module):
             raise ValueError("a U-Net colorizer computes its own embedding; give none")
         return self.to_ab(self.head_output(L), L.shape[-2:])
 
-    def fold_classifier_batch_norm(self) -> int:
-        """Fold the frozen backbone's batch norms into its convolutions (as ClassifierEmbedder does)."""
-        training = tuple(b for b in getattr(self, "tuned", []) if any(p.requires_grad for p in b.parameters()))
-        return fold_batch_norm(self.backbone, keep=training)
+    def fold_classifier_batch_norm(self, keep_tuned: bool = False) -> int:
+        """Fold the frozen backbone's batch norms into its convolutions (as ClassifierEmbedder does), except
+        in the stages being trained; with `keep_tuned` (training), also in every fine-tuned stage, which
+        the checkpoints hold and must hold in the unfolded form that a fresh model loads."""
+        kept = tuple(b for b in getattr(self, "tuned", [])
+                     if keep_tuned or any(p.requires_grad for p in b.parameters()))
+        return fold_batch_norm(self.backbone, keep=kept)
 
     def note_tuned(self, keys) -> None:
         """After loading a checkpoint: the backbone stages it holds weights for were fine-tuned, so they

@@ -386,12 +386,14 @@ def train_unet(data: str, out_dir: str, model_config: ColorizerConfig, cfg: UNet
     model = build_model(model_config).to(device)
     if init_from:  # the previous stage's weights; a fresh optimiser
         from safetensors.torch import load_file
-        model.load_state_dict(load_file(init_from), strict=False)
+        state = load_file(init_from)
+        model.load_state_dict(state, strict=False)
+        model.note_tuned(state)  # its fine-tuned backbone stages stay in this run's checkpoints, frozen or not
     if cfg.unfreeze_blocks:
         if cfg.stage == "tinyimagenet":
             raise ValueError("the Tiny ImageNet stage caches the backbone's features: unfreeze in the photos stage")
         model.unfreeze(cfg.unfreeze_blocks)
-    model.fold_classifier_batch_norm()
+    model.fold_classifier_batch_norm(keep_tuned=True)
     if cfg.bf16 and not bf16_native():
         log("note: this CPU has no native bf16 (avx512_bf16 / amx_bf16); bf16 autocast is emulated and "
             "much slower than fp32 here: leave out --bf16")
