@@ -165,6 +165,8 @@ def _parser_train(sub) -> argparse.ArgumentParser:
     p.add_argument("--warmup-steps", type=int, default=100, help="unet: steps of linear learning-rate warm-up before the cosine")
     p.add_argument("--unfreeze-blocks", type=int, default=0, metavar="N",
                    help="unet, photos stage: fine-tune the backbone's last N stages too, at 0.1x the learning rate")
+    p.add_argument("--mix-tiny", default=None, metavar="DIR",
+                   help="unet, photos stage: add a batch of Tiny ImageNet photos (train-NN.zip shards in DIR) to each step")
     return p
 
 
@@ -182,7 +184,8 @@ def _run_train_unet(args: argparse.Namespace) -> int:
     tcfg = UNetTrainConfig(stage=stage, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=loss,
                            colorful_weight=args.colorful_weight, crop=args.crop, seed=args.seed, bf16=args.bf16,
                            checkpoint_every=args.checkpoint_every, max_images=args.max_images,
-                           unfreeze_blocks=args.unfreeze_blocks, warmup_steps=args.warmup_steps, ema=args.ema)
+                           unfreeze_blocks=args.unfreeze_blocks, warmup_steps=args.warmup_steps, ema=args.ema,
+                           mix_tiny=args.mix_tiny)
     command = "framecolor " + " ".join(shlex.quote(a) for a in args.argv)
     print(train_unet(args.data, args.output, mcfg, tcfg, command, args.device, args.init_from, args.cache,
                      log=lambda m: print(m, file=sys.stderr, flush=True)))

@@ -193,10 +193,11 @@ def test_photos_stage_fine_tunes_from_stage_one_and_resumes(tiny_folder, tmp_pat
     assert card["hardware"].startswith(("CPU ", "CUDA "))
 
 
-def _train2(folder, out, epochs, stage, crop, init_from, ema=None):
+def _train2(folder, out, epochs, stage, crop, init_from, ema=None, mix_tiny=None):
     from framecolor.training.unet_loop import UNetTrainConfig, train_unet
 
-    cfg = UNetTrainConfig(stage=stage, epochs=epochs, batch_size=4, crop=crop, warmup_steps=1, lr_min=1e-4, ema=ema)
+    cfg = UNetTrainConfig(stage=stage, epochs=epochs, batch_size=4, crop=crop, warmup_steps=1, lr_min=1e-4, ema=ema,
+                          mix_tiny=mix_tiny)
     return train_unet(str(folder), str(out), unet_config(), cfg, command="test", init_from=init_from,
                       cache_dir=str(out.parent / "cache"), log=lambda m: None)
 
@@ -290,3 +291,29 @@ def test_a_frozen_fine_tune_keeps_the_stages_its_starting_point_tuned(tmp_path, 
     wider = run("wider", str(parent), 2)
     stages = {int(k.split(".")[2]) for k in wider if k.startswith("backbone.")}
     assert stages == {len(blocks) - 2, len(blocks) - 1}
+
+
+def test_photos_stage_with_tiny_imagenet_mixed_in_learns_from_it_and_resumes_exactly(tiny_folder, tmp_path, astronaut):
+    """--mix-tiny: each step adds a batch of Tiny ImageNet photos (so the weights differ from the photos-only
+    run's), the card says how many were mixed in, and a run stopped after one epoch resumes bit for bit."""
+    from PIL import Image
+    from safetensors.torch import load_file
+
+    from framecolor.training.unet_loop import UNetTrainConfig
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(10):
+        Image.fromarray(np.ascontiguousarray(astronaut[i * 16:i * 16 + 200, i * 20:i * 20 + 220])).save(photos / f"p{i}.png")
+    kw = dict(stage="photos", crop=64, init_from=None, mix_tiny=str(tiny_folder))
+    whole = _train2(photos, tmp_path / "whole", epochs=2, **kw)
+    plain = _train2(photos, tmp_path / "plain", epochs=2, **{**kw, "mix_tiny": None})
+    _train2(photos, tmp_path / "cut", epochs=1, **kw)
+    resumed = _train2(photos, tmp_path / "cut", epochs=2, **kw)
+    a, b, p = load_file(whole), load_file(resumed), load_file(plain)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], p[k]) for k in a if k.endswith("weight"))
+    card = json.loads(whole.with_suffix(".json").read_text())
+    assert card["mixed_tiny_images"] > 0 and card["train_config"]["mix_tiny"] == str(tiny_folder)
+    with pytest.raises(ValueError, match="photos stage only"):
+        UNetTrainConfig(stage="tinyimagenet", mix_tiny=str(tiny_folder))

@@ -61,12 +61,15 @@ class UNetTrainConfig:
     backbone_lr_scale: float = 0.1
     stop_after_steps: int | None = None  # Tiny ImageNet stage: leave after this many steps, as if interrupted
     ema: float | None = None  # photos stage: keep, score and save a moving average of the weights (decay)
+    mix_tiny: str | None = None  # photos stage: a Tiny ImageNet folder; each step adds a batch of its photos
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
             raise ValueError(f"stage={self.stage!r}; expected one of {', '.join(STAGES)}")
         if self.ema is not None and self.stage != "photos":
             raise ValueError("the weight average (ema) is kept in the photos stage only")
+        if self.mix_tiny is not None and self.stage != "photos":
+            raise ValueError("Tiny ImageNet is mixed into the photos stage only")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise ValueError(f"ema decay must be in (0, 1), got {self.ema}")
 
@@ -242,12 +245,16 @@ def _optimizer(model, cfg: UNetTrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def _step(model, opt, loss_fn, L, ab, features, lr: float, bf16: bool, ema: WeightEma | None = None) -> float:
+def _step(model, opt, loss_fn, L, ab, features, lr: float, bf16: bool, ema: WeightEma | None = None,
+          extra: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:
+    """One optimiser step on a batch (and on `extra`, a second (L, ab) batch whose loss is added)."""
     for g in opt.param_groups:
         g["lr"] = lr * g.get("lr_scale", 1.0)
-    with autocast(L.device, training_precision(bf16)):
-        out = model.head_output(L.contiguous(memory_format=torch.channels_last), features)
-    loss = loss_fn(out.float(), ab)
+    loss = 0.0
+    for L_, ab_, feats in ((L, ab, features),) + ((extra + (None,),) if extra is not None else ()):
+        with autocast(L_.device, training_precision(bf16)):
+            out = model.head_output(L_.contiguous(memory_format=torch.channels_last), feats)
+        loss = loss + loss_fn(out.float(), ab_)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -354,15 +361,29 @@ def train_photos(data: str, out: Path, model, cfg: UNetTrainConfig, meta: dict, 
     if epoch:
         log(f"resuming after epoch {epoch} from {resume}")
     meta = {**meta, "train_images": len(shards["train"].names), "val_images": len(shards["val"].names)}
+    tiny = None
+    if cfg.mix_tiny:
+        tiny, _ = read_tinyimagenet(cfg.mix_tiny, "train")
+        meta["mixed_tiny_images"] = len(tiny)
+        log(f"mixing in {len(tiny)} Tiny ImageNet photos from {cfg.mix_tiny}, {cfg.batch_size} a step")
     model.train()
     device = next(model.decoder.parameters()).device
     for epoch in range(epoch, cfg.epochs):
         t0, losses = time.time(), []
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=gen, drop_last=True)
+        if tiny is not None:
+            tiny_perm = np.random.default_rng([cfg.seed, epoch, 1]).permutation(len(tiny))
         for step, (rgb, _) in enumerate(loader):
             L, ab = batch_to_lab(rgb.to(device))
-            losses.append(_step(model, opt, loss_fn, L, ab, None, lr_at(epoch * steps + step, cfg.epochs * steps, cfg), cfg.bf16, ema))
+            extra = None
+            if tiny is not None:  # Tiny ImageNet as in stage 1: read at 2x, scored at its own 64 px, flipped half the time
+                idx = tiny_perm[(step * cfg.batch_size) % len(tiny):][:cfg.batch_size]
+                flip = torch.from_numpy(np.random.default_rng([cfg.seed, epoch, step, 1]).random(len(idx)) < 0.5).to(device)
+                tL, tab = upsampled_lab(torch.from_numpy(tiny[idx]).to(device))
+                extra = (_flip(tL, flip), _flip(tab, flip))
+            losses.append(_step(model, opt, loss_fn, L, ab, None, lr_at(epoch * steps + step, cfg.epochs * steps, cfg),
+                                cfg.bf16, ema, extra))
             if (step + 1) % cfg.checkpoint_every == 0:
                 log(f"epoch {epoch + 1} step {step + 1}/{steps} loss {np.mean(losses[-cfg.checkpoint_every:]):.4f} "
                     f"{(time.time() - t0) / len(losses):.2f} s/step")
