@@ -79,13 +79,21 @@ def load_checkpoint(name_or_path: str | os.PathLike, embedder_weights: str | Non
         state = load_file(str(path))
     except Exception as e:  # noqa: BLE001
         raise WeightsError(f"{path}: not a readable safetensors file ({e})") from e
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if hasattr(model, "note_tuned"):
-        model.note_tuned(state)
+    missing, unexpected = load_weights_into(model, state)
     missing = [k for k in missing if not k.startswith(("embedder.", "backbone."))]
     if missing or unexpected:
         raise WeightsError(f"{path}: weights do not fit the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return model.eval()
+
+
+def load_weights_into(model: Colorizer, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+    """A checkpoint's tensors into `model` (non-strict: checkpoints leave out the frozen classifier); a
+    U-Net also notes which backbone stages the checkpoint holds, as fine-tuned ones that its own
+    checkpoints must keep. Returns load_state_dict's (missing, unexpected) keys."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if hasattr(model, "note_tuned"):
+        model.note_tuned(state)
+    return missing, unexpected
 
 
 def build_model(config: ColorizerConfig, pretrained_embedder: bool = True,

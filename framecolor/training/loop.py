@@ -19,7 +19,7 @@ from ..config import LOSSES, ColorizerConfig, TrainConfig
 from ..io import atomic_write
 from ..metrics import colorfulness, psnr
 from ..models.colorizer import Colorizer
-from ..models.registry import build_model, save_checkpoint
+from ..models.registry import build_model, load_weights_into, save_checkpoint
 from ..precision import autocast, training_precision
 from .data import CropDataset, batch_to_lab, build_shards, cached_embeddings
 from .ema import WeightEma
@@ -239,7 +239,7 @@ def train(data_dir: str, out_dir: str, model_config: ColorizerConfig, cfg: Train
     model = build_model(model_config).to(dev)
     if init_from:  # fine-tune: start from a checkpoint's weights with a fresh optimiser
         from safetensors.torch import load_file
-        model.load_state_dict(load_file(init_from), strict=False)
+        load_weights_into(model, load_file(init_from))
     model.fold_classifier_batch_norm()  # frozen, and checkpoints never hold the classifier
     cache = Path(cache_dir) if cache_dir else out / "cache"
     shards = build_shards(data_dir, cache, cfg.val_fraction, log)

@@ -31,7 +31,7 @@ from ..color import denormalize_ab, lab_to_rgb, normalize_ab, rgb_to_lab
 from ..config import ColorizerConfig
 from ..io import atomic_write
 from ..metrics import colorfulness, psnr
-from ..models.registry import build_model, save_checkpoint
+from ..models.registry import build_model, load_weights_into, save_checkpoint
 from ..precision import autocast, bf16_native, training_precision
 from .ema import WeightEma
 from .loop import make_loss, plot_history
@@ -108,6 +108,14 @@ def upsampled_lab(rgb_u8: torch.Tensor, size: int = TINY_INPUT) -> tuple[torch.T
     lab = rgb_to_lab(rgb)
     up = F.interpolate(rgb, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
     return rgb_to_lab(up)[:, :1], lab[:, 1:]
+
+
+def tiny_batch(images: np.ndarray, idx: np.ndarray, flip_key: list[int], device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Tiny ImageNet photos `images[idx]` as a training batch: upsampled_lab's L* and a*b*, half of them
+    flipped left-right (drawn from `flip_key`, so that a resumed run draws the same), and the flip mask."""
+    flip = torch.from_numpy(np.random.default_rng(flip_key).random(len(idx)) < 0.5).to(device)
+    L, ab = upsampled_lab(torch.from_numpy(images[idx]).to(device))
+    return _flip(L, flip), _flip(ab, flip), flip
 
 
 class FeatureCache:
@@ -250,11 +258,14 @@ def _step(model, opt, loss_fn, L, ab, features, lr: float, bf16: bool, ema: Weig
     """One optimiser step on a batch (and on `extra`, a second (L, ab) batch whose loss is added)."""
     for g in opt.param_groups:
         g["lr"] = lr * g.get("lr_scale", 1.0)
-    loss = 0.0
-    for L_, ab_, feats in ((L, ab, features),) + ((extra + (None,),) if extra is not None else ()):
-        with autocast(L_.device, training_precision(bf16)):
-            out = model.head_output(L_.contiguous(memory_format=torch.channels_last), feats)
-        loss = loss + loss_fn(out.float(), ab_)
+    def batch_loss(L, ab, features):
+        with autocast(L.device, training_precision(bf16)):
+            out = model.head_output(L.contiguous(memory_format=torch.channels_last), features)
+        return loss_fn(out.float(), ab)
+
+    loss = batch_loss(L, ab, features)
+    if extra is not None:
+        loss = loss + batch_loss(*extra, None)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -320,11 +331,9 @@ def train_tinyimagenet(data: str, out: Path, model, cfg: UNetTrainConfig, meta: 
         perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(images))
         for step in range(step, steps):
             idx = perm[step * bs:(step + 1) * bs]
-            flip = torch.from_numpy(np.random.default_rng([cfg.seed, epoch, step]).random(bs) < 0.5)
+            L, ab, flip = tiny_batch(images, idx, [cfg.seed, epoch, step], device)
             feats, probs = cache.get(idx)
-            L, ab = upsampled_lab(torch.from_numpy(images[idx]).to(device))
-            flip, probs = flip.to(device), probs.to(device)
-            L, ab, feats = _flip(L, flip), _flip(ab, flip), [_flip(f.to(device), flip) for f in feats]
+            feats, probs = [_flip(f.to(device), flip) for f in feats], probs.to(device)
             losses.append(_step(model, opt, loss_fn, L, ab, (feats, probs), lr_at(epoch * steps + step, cfg.epochs * steps, cfg), cfg.bf16))
             done += 1
             stop = cfg.stop_after_steps is not None and done >= cfg.stop_after_steps
@@ -377,11 +386,9 @@ def train_photos(data: str, out: Path, model, cfg: UNetTrainConfig, meta: dict, 
         for step, (rgb, _) in enumerate(loader):
             L, ab = batch_to_lab(rgb.to(device))
             extra = None
-            if tiny is not None:  # Tiny ImageNet as in stage 1: read at 2x, scored at its own 64 px, flipped half the time
+            if tiny is not None:  # as in stage 1: read at 2x, scored at its own 64 px
                 idx = tiny_perm[(step * cfg.batch_size) % len(tiny):][:cfg.batch_size]
-                flip = torch.from_numpy(np.random.default_rng([cfg.seed, epoch, step, 1]).random(len(idx)) < 0.5).to(device)
-                tL, tab = upsampled_lab(torch.from_numpy(tiny[idx]).to(device))
-                extra = (_flip(tL, flip), _flip(tab, flip))
+                extra = tiny_batch(tiny, idx, [cfg.seed, epoch, step, 1], device)[:2]
             losses.append(_step(model, opt, loss_fn, L, ab, None, lr_at(epoch * steps + step, cfg.epochs * steps, cfg),
                                 cfg.bf16, ema, extra))
             if (step + 1) % cfg.checkpoint_every == 0:
@@ -407,9 +414,7 @@ def train_unet(data: str, out_dir: str, model_config: ColorizerConfig, cfg: UNet
     model = build_model(model_config).to(device)
     if init_from:  # the previous stage's weights; a fresh optimiser
         from safetensors.torch import load_file
-        state = load_file(init_from)
-        model.load_state_dict(state, strict=False)
-        model.note_tuned(state)  # its fine-tuned backbone stages stay in this run's checkpoints, frozen or not
+        load_weights_into(model, load_file(init_from))  # its fine-tuned stages stay in this run's checkpoints
     if cfg.unfreeze_blocks:
         if cfg.stage == "tinyimagenet":
             raise ValueError("the Tiny ImageNet stage caches the backbone's features: unfreeze in the photos stage")
