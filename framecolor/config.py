@@ -48,6 +48,21 @@ MODEL_NAMES: tuple[str, ...] = (PHOTO_MODEL, THESIS_PHOTO_MODEL, THESIS_MODEL, B
 # Film: "none" colorizes each frame alone, "flow" carries colour along optical flow, "lstm" runs the
 # model's ConvLSTM head and then the same flow carry.
 TEMPORAL_MODES: tuple[str, ...] = ("none", "flow", "lstm")
+
+
+def unknown_temporal_modes(modes) -> str | None:
+    """None if every mode is one of TEMPORAL_MODES, else the message that names the unknown ones."""
+    unknown = [m for m in modes if m not in TEMPORAL_MODES]
+    if not unknown:
+        return None
+    return f"unknown temporal mode(s) {', '.join(unknown)}; choose from {', '.join(TEMPORAL_MODES)}"
+
+
+def check_temporal_modes(*modes: str) -> None:
+    """ValueError naming any mode that is not one of TEMPORAL_MODES."""
+    if (why := unknown_temporal_modes(modes)) is not None:
+        raise ValueError(why)
+
 # Model precisions (framecolor/precision.py): fp32, or bfloat16 / float16 autocast.
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 # Colour clips for training the temporal head are the files with these suffixes.

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import metrics
-from .config import FLOW_STRENGTH, LSTM_MODEL, TEMPORAL_MODES, ColorizerSettings
+from .config import FLOW_STRENGTH, LSTM_MODEL, TEMPORAL_MODES, ColorizerSettings, check_temporal_modes
 from .evaluate import GREY  # the image evaluation's a*b* = 0 baseline; the same name here
 from .inference import ImageColorizer
 from .io import atomic_write
@@ -103,9 +103,7 @@ def load_engines(settings: ColorizerSettings, modes: Sequence[str],
     from .inference import colorizer_from
     from .models.embedders import WeightsError
 
-    unknown = [m for m in modes if m not in TEMPORAL_MODES]
-    if unknown:
-        raise ValueError(f"unknown temporal mode(s) {', '.join(unknown)}; choose from {', '.join(TEMPORAL_MODES)}")
+    check_temporal_modes(*modes)
     engines, skipped = {}, {}
     base = colorizer_from(settings) if set(modes) - {"lstm"} else None
     for mode in modes:

@@ -103,7 +103,7 @@ def test_evaluate_video_unknown_mode_is_a_usage_error(tmp_path, checkpoint, caps
     rc = main(["evaluate-video", str(clip), "--temporal", "none,warp", "--model", str(checkpoint[0]),
                "--json", str(tmp_path / "r.json"), "--device", "cpu"])
     assert rc == 2 and not (tmp_path / "r.json").exists()
-    assert capsys.readouterr().err == "error: --temporal: unknown mode(s) warp; choose from none, flow, lstm\n"
+    assert capsys.readouterr().err == "error: --temporal: unknown temporal mode(s) warp; choose from none, flow, lstm\n"
 
 
 def test_evaluate_videos_takes_settings_not_flags(tmp_path, checkpoint):
@@ -245,3 +245,13 @@ def test_a_resumed_run_says_from_which_frame(tmp_path, checkpoint, capsys, monke
     notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and "resuming from frame 4" in notes[0]
     assert len(vc.decoded(out)[1]) == 12
+
+
+def test_library_rejects_an_unknown_temporal_mode_by_name():
+    from framecolor.film.options import VideoJob
+    from framecolor.film.stream import StreamColorizer
+
+    for make in (lambda: VideoJob("warp"), lambda: StreamColorizer(engine=None, temporal="warp")):
+        with pytest.raises(ValueError, match=r"^unknown temporal mode\(s\) warp; choose from none, flow, lstm$"):
+            make()
+    assert VideoJob("lstm").temporal == "lstm"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..config import FLOW_STRENGTH, LSTM_MODEL, TEMPORAL_MODES, VIDEO_MODEL
+from ..config import FLOW_STRENGTH, LSTM_MODEL, VIDEO_MODEL, check_temporal_modes
 from ..video.writer import EncodeSettings
 
 
@@ -26,8 +26,7 @@ class VideoJob:
     encode: EncodeSettings = field(default_factory=EncodeSettings)
 
     def __post_init__(self) -> None:
-        if self.temporal not in TEMPORAL_MODES:
-            raise ValueError(f"temporal mode must be one of {', '.join(TEMPORAL_MODES)}, got {self.temporal!r}")
+        check_temporal_modes(self.temporal)
         if not 0.0 <= self.flow_strength <= 1.0:
             raise ValueError(f"flow strength must be between 0 and 1, got {self.flow_strength}")
         if self.chunk_frames < 1:

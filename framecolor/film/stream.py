@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .. import color_cpu
 from ..color import denormalize_ab, l_from_rgb8_tensor, lab_to_rgb
-from ..config import FLOW_STRENGTH, LSTM_MODEL, TEMPORAL_MODES
+from ..config import FLOW_STRENGTH, LSTM_MODEL, check_temporal_modes
 from ..inference import ImageColorizer, cpu_micro_batch, film_colorizer, working_shape
 from ..precision import autocast
 from .carry import FlowCarry, SceneCuts
@@ -57,8 +57,7 @@ class StreamColorizer:
 
     def __init__(self, engine: ImageColorizer, temporal: str = "none", cut_threshold: float = 0.4,
                  flow_strength: float = FLOW_STRENGTH):
-        if temporal not in TEMPORAL_MODES:
-            raise ValueError(f"temporal mode must be one of {', '.join(TEMPORAL_MODES)}, got {temporal!r}")
+        check_temporal_modes(temporal)
         if temporal == "lstm" and engine.model.temporal is None:
             raise ValueError(f"temporal mode lstm needs a model with a temporal head (e.g. {LSTM_MODEL})")
         self.engine, self.temporal = film_colorizer(engine), temporal
