@@ -9,7 +9,7 @@ from typing import Callable, Iterator, Sequence
 
 from .config import (BASIC_MODEL, LOSSES, LSTM_MODEL, MODEL_NAMES, PHOTO_MODEL, PRECISIONS,
                      TEMPORAL_MODES, THESIS_MODEL, THESIS_PHOTO_MODEL, VIDEO_MODEL, ColorizerConfig, ColorizerSettings,
-                     unknown_temporal_modes)
+                     check_temporal_modes)
 from .film.options import VideoJob
 from .video.writer import EncodeSettings
 from .images import DEFAULT_MAX_PIXELS, OUTPUT_FORMATS
@@ -410,8 +410,10 @@ def _run_evaluate_video(args: argparse.Namespace) -> int:
     from .video_eval import evaluate_videos, write_report
 
     modes = [m.strip() for m in args.temporal.split(",") if m.strip()]
-    if (why := unknown_temporal_modes(modes)) is not None:
-        print(f"error: --temporal: {why}", file=sys.stderr)
+    try:
+        check_temporal_modes(*modes)
+    except ValueError as e:
+        print(f"error: --temporal: {e}", file=sys.stderr)
         return EXIT_USAGE
     report = evaluate_videos(args.clips, _colorizer_settings(args), modes, args.lstm_model, args.max_frames,
                              args.flow_strength, log=lambda line: print(line, file=sys.stderr))

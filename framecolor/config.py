@@ -50,18 +50,11 @@ MODEL_NAMES: tuple[str, ...] = (PHOTO_MODEL, THESIS_PHOTO_MODEL, THESIS_MODEL, B
 TEMPORAL_MODES: tuple[str, ...] = ("none", "flow", "lstm")
 
 
-def unknown_temporal_modes(modes) -> str | None:
-    """None if every mode is one of TEMPORAL_MODES, else the message that names the unknown ones."""
-    unknown = [m for m in modes if m not in TEMPORAL_MODES]
-    if not unknown:
-        return None
-    return f"unknown temporal mode(s) {', '.join(unknown)}; choose from {', '.join(TEMPORAL_MODES)}"
-
-
 def check_temporal_modes(*modes: str) -> None:
     """ValueError naming any mode that is not one of TEMPORAL_MODES."""
-    if (why := unknown_temporal_modes(modes)) is not None:
-        raise ValueError(why)
+    if unknown := [m for m in modes if m not in TEMPORAL_MODES]:
+        raise ValueError(f"unknown temporal mode(s) {', '.join(unknown)}; choose from {', '.join(TEMPORAL_MODES)}")
+
 
 # Model precisions (framecolor/precision.py): fp32, or bfloat16 / float16 autocast.
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
