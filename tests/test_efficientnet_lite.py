@@ -76,6 +76,13 @@ def test_folded_batch_norm_matches_timm_folded(chelsea):
         assert torch.equal(ours(x), theirs(x))
 
 
+def test_bundled_weights_sit_in_aligned_memory_of_their_own():
+    """The meta-built network must not keep safetensors' tensors at the file's byte offsets: on AVX-512
+    CPUs the BLAS kernels round differently on unaligned weights, which broke the bit-equal tests there."""
+    ours, _ = build_backbone("efficientnet_lite2")
+    assert all(t.data_ptr() % 64 == 0 for t in ours.state_dict().values())
+
+
 def test_random_init_keeps_timm_s_recipe():
     """Built without weights (tests, shape checks), the init follows timm's: BN at identity, the
     classifier's weights within 1/sqrt(1000), conv weights N(0, 2/fan_out)."""

@@ -264,8 +264,11 @@ def _load_pretrained(backbone: nn.Module, spec: EmbedderSpec, weights, assign: b
         load_in_order(backbone, sd, str(path))
         return
     if assign:
+        # copy=True: safetensors hands out tensors at the file's byte offsets (here 8-byte aligned), and
+        # on AVX-512 CPUs the BLAS kernels round differently on unaligned weights; the allocator's own
+        # 64-byte-aligned copy keeps results equal to a network that was built and then loaded.
         target = backbone.state_dict()
-        sd = {k: v.to(target[k].dtype) if k in target else v for k, v in sd.items()}
+        sd = {k: v.to(target[k].dtype, copy=True) if k in target else v for k, v in sd.items()}
     missing, unexpected = backbone.load_state_dict(sd, strict=False, assign=assign)
     if missing or unexpected:
         raise WeightsError(f"{path}: does not fit {spec.arch} (missing {missing[:3]}, unexpected {unexpected[:3]})")
