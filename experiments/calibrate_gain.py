@@ -10,6 +10,10 @@ validation split is judged by); if none does, the largest gain tried.
     python experiments/calibrate_gain.py runs/s2-frozen/last.safetensors --data ../shared/data/photos \
         --val-list results/val_split.txt -o results/training/gain_calibration
 
+With `--photo-list run/calibration_split.txt` it scores the photos a run held out of its training
+(`framecolor train --calibration-fraction`) instead: photos the model never saw, like the validation
+split's, so the gain they choose carries over to new photos (round 10 of the plan).
+
 With `--sizes 224,256,...` it applies the gain rule at each working size (the short side the model
 runs at), and then picks the size with the highest PSNR at its chosen gain (round 5 of
 docs/notes/loss_choice_plan.md).
@@ -23,7 +27,7 @@ import sys
 from pathlib import Path
 
 import framecolor
-from framecolor.evaluate import TRUTH, evaluate, list_training_images
+from framecolor.evaluate import TRUTH, evaluate, list_eval_images, list_training_images, val_names
 
 
 def main(argv=None) -> None:
@@ -32,12 +36,21 @@ def main(argv=None) -> None:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--val-list", type=Path, required=True)
     p.add_argument("--photos", type=int, default=302)
+    p.add_argument("--photo-list", type=Path, default=None,
+                   help="score the photos this file names (relative to --data; a run's calibration_split.txt) "
+                        "instead of the first --photos training photos; none may be in --val-list")
     p.add_argument("--gains", default="1.0,1.2,1.4,1.6,1.8")
     p.add_argument("--target", type=float, default=0.9)
     p.add_argument("--sizes", default="", help="working sizes to compare (default: the model card's only)")
     p.add_argument("-o", "--output", type=Path, required=True)
     args = p.parse_args(argv)
-    files = list_training_images(args.data, args.val_list, args.photos)
+    if args.photo_list is None:
+        files, which = list_training_images(args.data, args.val_list, args.photos), "training photos"
+    else:
+        overlap = set(val_names(args.photo_list)) & set(val_names(args.val_list))
+        if overlap:
+            p.error(f"{args.photo_list}: {len(overlap)} photo(s) are in the validation list, e.g. {sorted(overlap)[0]}")
+        files, which = list_eval_images(args.data, args.photo_list), f"held-out training photos ({args.photo_list.name})"
     base = framecolor.load_colorizer(args.model, device="cpu")
     gains = [float(g) for g in args.gains.split(",")]
     sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else [base.size]
@@ -50,13 +63,13 @@ def main(argv=None) -> None:
         chosen[s] = min(reached) if reached else max(gains)
     size = max(sizes, key=lambda s: summary[name(s, chosen[s])]["psnr"])
     args.output.mkdir(parents=True, exist_ok=True)
-    result = {"model": args.model, "photos": len(files), "target_ratio": args.target, "chosen_gain": chosen[size],
+    result = {"model": args.model, "photos": len(files), "photo_list": args.photo_list and str(args.photo_list), "target_ratio": args.target, "chosen_gain": chosen[size],
               "summary": {k: v for k, v in summary.items() if k.startswith(("gain", "size")) or k in ("grey", TRUTH)},
               "command": "python experiments/calibrate_gain.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     if len(sizes) > 1:
         result |= {"chosen_size": size, "chosen_gain_by_size": {str(s): g for s, g in chosen.items()}}
     (args.output / "gain_calibration.json").write_text(json.dumps(result, indent=1) + "\n")
-    head = (f"Chroma gain on {len(files)} training photos (rule: the smallest gain reaching {args.target}x the "
+    head = (f"Chroma gain on {len(files)} {which} (rule: the smallest gain reaching {args.target}x the "
             f"truth's colourfulness): **{chosen[size]:g}**")
     if len(sizes) > 1:
         head += f"; working size (rule: the highest PSNR at its chosen gain): **{size}**"
@@ -66,6 +79,7 @@ def main(argv=None) -> None:
     lines.append(f"| | grey | {summary['grey']['psnr']:.2f} | 0.00 |")
     (args.output / "gain_calibration.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
 
 if __name__ == "__main__":
     main()

@@ -168,6 +168,9 @@ def _parser_train(sub) -> argparse.ArgumentParser:
                    help="unet, photos stage: fine-tune the backbone's last N stages too, at 0.1x the learning rate")
     p.add_argument("--mix-tiny", default=None, metavar="DIR",
                    help="unet, photos stage: add a batch of Tiny ImageNet photos (train-NN.zip shards in DIR) to each step")
+    p.add_argument("--calibration-fraction", type=float, default=0.0, metavar="F",
+                   help="unet, photos stage: hold out this share of the training photos, listed in "
+                        "OUTPUT/calibration_split.txt, to choose the chroma gain on photos the model never saw")
     return p
 
 
@@ -186,7 +189,7 @@ def _run_train_unet(args: argparse.Namespace) -> int:
                            colorful_weight=args.colorful_weight, crop=args.crop, seed=args.seed, bf16=args.bf16,
                            checkpoint_every=args.checkpoint_every, max_images=args.max_images,
                            unfreeze_blocks=args.unfreeze_blocks, warmup_steps=args.warmup_steps, ema=args.ema,
-                           mix_tiny=args.mix_tiny)
+                           mix_tiny=args.mix_tiny, calibration_fraction=args.calibration_fraction)
     command = "framecolor " + " ".join(shlex.quote(a) for a in args.argv)
     print(train_unet(args.data, args.output, mcfg, tcfg, command, args.device, args.init_from, args.cache,
                      log=lambda m: print(m, file=sys.stderr, flush=True)))

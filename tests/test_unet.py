@@ -193,11 +193,11 @@ def test_photos_stage_fine_tunes_from_stage_one_and_resumes(tiny_folder, tmp_pat
     assert card["hardware"].startswith(("CPU ", "CUDA "))
 
 
-def _train2(folder, out, epochs, stage, crop, init_from, ema=None, mix_tiny=None):
+def _train2(folder, out, epochs, stage, crop, init_from, ema=None, mix_tiny=None, calibration_fraction=0.0):
     from framecolor.training.unet_loop import UNetTrainConfig, train_unet
 
     cfg = UNetTrainConfig(stage=stage, epochs=epochs, batch_size=4, crop=crop, warmup_steps=1, lr_min=1e-4, ema=ema,
-                          mix_tiny=mix_tiny)
+                          mix_tiny=mix_tiny, calibration_fraction=calibration_fraction)
     return train_unet(str(folder), str(out), unet_config(), cfg, command="test", init_from=init_from,
                       cache_dir=str(out.parent / "cache"), log=lambda m: None)
 
@@ -229,6 +229,35 @@ def test_photos_stage_weight_average_is_saved_scored_and_resumed_exactly(tmp_pat
         _train2(photos, tmp_path / "cut", epochs=3, **{**kw, "ema": None})
     with pytest.raises(ValueError, match="photos stage only"):
         UNetTrainConfig(stage="tinyimagenet", ema=0.99)
+
+
+def test_calibration_photos_are_held_out_of_training_the_same_on_every_run(tmp_path, astronaut):
+    """--calibration-fraction: a stable share of the training photos is left out of training and listed
+    in calibration_split.txt, apart from the validation split, for the chroma gain to be chosen on."""
+    from PIL import Image
+
+    from framecolor.training.unet_loop import UNetTrainConfig
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(24):
+        Image.fromarray(np.ascontiguousarray(astronaut[i * 8:i * 8 + 200, i * 10:i * 10 + 220])).save(photos / f"p{i:02d}.png")
+    kw = dict(stage="photos", crop=64, init_from=None)
+    plain = _train2(photos, tmp_path / "plain", epochs=1, **kw)
+    held = _train2(photos, tmp_path / "held", epochs=1, **kw, calibration_fraction=0.3)
+    again = _train2(photos, tmp_path / "again", epochs=1, **kw, calibration_fraction=0.3)
+    names = (tmp_path / "held" / "calibration_split.txt").read_text().split()
+    val = (tmp_path / "held" / "val_split.txt").read_text().split()
+    assert names and not set(names) & set(val)
+    assert names == (tmp_path / "again" / "calibration_split.txt").read_text().split()
+    assert not (tmp_path / "plain" / "calibration_split.txt").exists()
+    card, base = (json.loads(p.with_suffix(".json").read_text()) for p in (held, plain))
+    assert card["train_images"] + card["calibration_images"] == base["train_images"]
+    assert card["calibration_images"] == len(names) and json.loads(again.with_suffix(".json").read_text())["train_images"] == card["train_images"]
+    with pytest.raises(ValueError, match="photos stage only"):
+        UNetTrainConfig(stage="tinyimagenet", calibration_fraction=0.1)
+    with pytest.raises(ValueError, match="calibration_fraction"):
+        UNetTrainConfig(stage="photos", calibration_fraction=0.6)
 
 
 def test_unfrozen_stages_are_trained_saved_and_loaded(tmp_path, astronaut):

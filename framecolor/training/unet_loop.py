@@ -62,6 +62,7 @@ class UNetTrainConfig:
     stop_after_steps: int | None = None  # Tiny ImageNet stage: leave after this many steps, as if interrupted
     ema: float | None = None  # photos stage: keep, score and save a moving average of the weights (decay)
     mix_tiny: str | None = None  # photos stage: a Tiny ImageNet folder; each step adds a batch of its photos
+    calibration_fraction: float = 0.0  # photos stage: hold out this share of the training photos (for the gain)
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -70,6 +71,10 @@ class UNetTrainConfig:
             raise ValueError("the weight average (ema) is kept in the photos stage only")
         if self.mix_tiny is not None and self.stage != "photos":
             raise ValueError("Tiny ImageNet is mixed into the photos stage only")
+        if self.calibration_fraction and self.stage != "photos":
+            raise ValueError("calibration photos are held out in the photos stage only")
+        if not 0.0 <= self.calibration_fraction < 0.5:
+            raise ValueError(f"calibration_fraction must be in [0, 0.5), got {self.calibration_fraction}")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise ValueError(f"ema decay must be in (0, 1), got {self.ema}")
 
@@ -351,6 +356,17 @@ def train_tinyimagenet(data: str, out: Path, model, cfg: UNetTrainConfig, meta: 
     return out / "last.safetensors"
 
 
+def hold_out_calibration(shard, fraction: float):
+    """(the shard without its calibration photos, their names): a stable draw by a salted hash of each
+    photo's path, independent of the validation split's, so the same photos are held out on every run."""
+    from .data import Shard, in_validation
+
+    held = [in_validation(f"calibration:{n}", fraction) for n in shard.names]
+    keep = np.flatnonzero(~np.asarray(held, dtype=bool))
+    return (Shard(np.ascontiguousarray(shard.images[keep]), [shard.names[i] for i in keep]),
+            [n for n, h in zip(shard.names, held) if h])
+
+
 def train_photos(data: str, out: Path, model, cfg: UNetTrainConfig, meta: dict, log, cache_dir: str | None) -> Path:
     from torch.utils.data import DataLoader
 
@@ -358,6 +374,10 @@ def train_photos(data: str, out: Path, model, cfg: UNetTrainConfig, meta: dict, 
 
     shards = build_shards(data, Path(cache_dir) if cache_dir else out / "cache", 0.1, log)
     atomic_write(out / "val_split.txt", ("\n".join(shards["val"].names) + "\n").encode())
+    if cfg.calibration_fraction:
+        shards["train"], held = hold_out_calibration(shards["train"], cfg.calibration_fraction)
+        atomic_write(out / "calibration_split.txt", ("\n".join(held) + "\n").encode())
+        log(f"holding out {len(held)} training photos for calibration ({out / 'calibration_split.txt'})")
     train_set = CropDataset(shards["train"], None, cfg.crop, train=True)
     val_loader = DataLoader(CropDataset(shards["val"], None, cfg.crop, train=False), batch_size=32)
     loss_fn = make_unet_loss(model, cfg, _class_weights(model, shards["train"].images[:, ::4, ::4], out))
@@ -370,6 +390,8 @@ def train_photos(data: str, out: Path, model, cfg: UNetTrainConfig, meta: dict, 
     if epoch:
         log(f"resuming after epoch {epoch} from {resume}")
     meta = {**meta, "train_images": len(shards["train"].names), "val_images": len(shards["val"].names)}
+    if cfg.calibration_fraction:
+        meta["calibration_images"] = len(held)
     tiny = None
     if cfg.mix_tiny:
         tiny, _ = read_tinyimagenet(cfg.mix_tiny, "train")
