@@ -63,7 +63,8 @@ def main(argv=None) -> None:
         chosen[s] = min(reached) if reached else max(gains)
     size = max(sizes, key=lambda s: summary[name(s, chosen[s])]["psnr"])
     args.output.mkdir(parents=True, exist_ok=True)
-    result = {"model": args.model, "photos": len(files), "photo_list": args.photo_list and str(args.photo_list), "target_ratio": args.target, "chosen_gain": chosen[size],
+    result = {"model": args.model, "photos": len(files), "photo_list": args.photo_list and str(args.photo_list),
+              "target_ratio": args.target, "chosen_gain": chosen[size],
               "summary": {k: v for k, v in summary.items() if k.startswith(("gain", "size")) or k in ("grey", TRUTH)},
               "command": "python experiments/calibrate_gain.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     if len(sizes) > 1:

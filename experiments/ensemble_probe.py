@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import framecolor
 from framecolor.io import atomic_write
-from posthoc_maps import gain_line, photo_levels, predict, score, tiny_levels
+from posthoc_maps import add_set_arguments, gain_line, photo_levels, predict, score, tiny_levels
 
 GAINS = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6)
 RATIOS = (0.9, 1.0)
@@ -28,12 +27,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("first")
     p.add_argument("second")
-    p.add_argument("--photos", type=Path, required=True)
-    p.add_argument("--val-list", type=Path, required=True)
-    p.add_argument("--tiny", type=Path, required=True)
-    p.add_argument("--n-photos", type=int, default=302)
-    p.add_argument("--n-tiny", type=int, default=1000)
-    p.add_argument("-o", "--output", type=Path, required=True)
+    add_set_arguments(p)
     args = p.parse_args(argv)
     models = [framecolor.load_colorizer(m, device="cpu", chroma_gain=1.0, flip_average=False) for m in (args.first, args.second)]
     sets = {"training photos": lambda: photo_levels(args.photos, args.val_list, args.n_photos),

@@ -107,15 +107,20 @@ def gain_line(points: list[tuple[float, float]], ratio: float) -> float:
     raise ValueError("need two points")
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("model")
+def add_set_arguments(p: argparse.ArgumentParser) -> None:
+    """The two scoring sets (training photos, Tiny ImageNet validation) and the output folder."""
     p.add_argument("--photos", type=Path, required=True)
     p.add_argument("--val-list", type=Path, required=True)
     p.add_argument("--tiny", type=Path, required=True)
     p.add_argument("--n-photos", type=int, default=302)
     p.add_argument("--n-tiny", type=int, default=1000)
     p.add_argument("-o", "--output", type=Path, required=True)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("model")
+    add_set_arguments(p)
     args = p.parse_args(argv)
     c = framecolor.load_colorizer(args.model, device="cpu", chroma_gain=1.0, flip_average=False)
     sets = {"training photos": predict(c, photo_levels(args.photos, args.val_list, args.n_photos)),
