@@ -70,3 +70,25 @@ def test_posthoc_score_of_zero_chroma_is_the_grey_photo():
     assert posthoc.score([strong], lambda it: it["ab"])[1] > 10
     merged = posthoc.LabToRGB8()(item["L"], np.zeros((8, 12, 2), np.float32)).astype(np.float32) / 255
     assert grey[0] == pytest.approx(psnr(merged, levels.astype(np.float32) / 255))
+
+
+def test_bar_noise_reports_the_bar_and_a_bootstrap_that_follows_the_spread(tmp_path):
+    bar = _load("bar_noise")
+    rows = []
+    for i in range(40):  # margins alternate +0.2 and +0.8 dB (mean 0.5); the model paints 0.9x every truth
+        image, tc = f"p{i}.jpg", 10.0 + i
+        rows.append({"image": image, "method": "grey", "psnr": 20.0, "colorfulness": 0.0, "truth_colorfulness": tc})
+        rows.append({"image": image, "method": "m", "psnr": 20.2 + 0.6 * (i % 2), "colorfulness": 0.9 * tc,
+                     "truth_colorfulness": tc})
+    path = tmp_path / "evaluation.json"
+    path.write_text(json.dumps({"per_image": rows}))
+    out = tmp_path / "noise.md"
+    bar.main([str(path), "--method", "m", "--draws", "4000", "-o", str(out)])
+    text = out.read_text()
+    assert "| +0.50 |" in text and "| 0.90 |" in text and "| 1.00 |" in text  # margin, ratio, min(1.06, 1.0)
+    # a constant ratio has no sampling error; the margins' error is sd / sqrt(n) = 0.3 / sqrt(40)
+    assert "| 0.000 |" in text
+    b = bar.bootstrap(np.array([0.2, 0.8] * 20), np.full(40, 9.0), np.full(40, 10.0), 4000, 0)
+    assert b[:, 0].std() == pytest.approx(0.3 / 40 ** 0.5, rel=0.1)
+    assert 0.35 < np.mean(b[:, 0] >= 0.5) < 0.65  # the bar sits at the mean: about half the draws meet it
+    assert "bar_noise.py" in text.splitlines()[-1]
