@@ -9,13 +9,15 @@ The bar: ratio >= 0.85 and margin >= 0.5 dB; the rule score is min(ratio / 0.85,
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from framecolor.io import atomic_write
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from where_it_loses import method_rows  # noqa: E402  (the same reading of an evaluation JSON)
 
 BAR_RATIO, BAR_MARGIN = 0.85, 0.5
 
@@ -43,13 +45,7 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, required=True)
     args = p.parse_args(argv)
-    rows = json.loads(args.evaluation.read_text())["per_image"]
-    grey = {r["image"]: r for r in rows if r["method"] == "grey"}
-    method = args.method or next(r["method"] for r in rows if r["method"] not in ("grey", "train-mean-ab"))
-    mine = [r for r in rows if r["method"] == method]
-    if not mine:
-        raise SystemExit(f"error: {args.evaluation}: no method {method!r}")
-    margin = np.array([r["psnr"] - grey[r["image"]]["psnr"] for r in mine])
+    method, mine, margin = method_rows(args.evaluation, args.method)
     pred_c = np.array([r["colorfulness"] for r in mine])
     true_c = np.array([r["truth_colorfulness"] for r in mine])
     m, r, s = scores(margin, pred_c, true_c)

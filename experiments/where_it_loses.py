@@ -16,19 +16,25 @@ import numpy as np
 from framecolor.io import atomic_write
 
 
+def method_rows(evaluation: Path, method: str | None) -> tuple[str, list[dict], np.ndarray]:
+    """(the method's label, its per-photo rows, each photo's PSNR gain over grey) from a `framecolor
+    evaluate` JSON; `method` None: the first that is not a baseline."""
+    rows = json.loads(evaluation.read_text())["per_image"]
+    grey = {r["image"]: r for r in rows if r["method"] == "grey"}
+    method = method or next(r["method"] for r in rows if r["method"] not in ("grey", "train-mean-ab"))
+    mine = [r for r in rows if r["method"] == method]
+    if not mine:
+        raise SystemExit(f"error: {evaluation}: no method {method!r}")
+    return method, mine, np.array([r["psnr"] - grey[r["image"]]["psnr"] for r in mine])
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("evaluation", type=Path)
     p.add_argument("--method", help="the method's label in the JSON (default: the first that is not a baseline)")
     p.add_argument("-o", "--output", type=Path, required=True)
     args = p.parse_args(argv)
-    rows = json.loads(args.evaluation.read_text())["per_image"]
-    grey = {r["image"]: r for r in rows if r["method"] == "grey"}
-    method = args.method or next(r["method"] for r in rows if r["method"] not in ("grey", "train-mean-ab"))
-    mine = [r for r in rows if r["method"] == method]
-    if not mine:
-        raise SystemExit(f"error: {args.evaluation}: no method {method!r}")
-    d = np.array([r["psnr"] - grey[r["image"]]["psnr"] for r in mine])
+    method, mine, d = method_rows(args.evaluation, args.method)
     tc = np.array([r["truth_colorfulness"] for r in mine])
     by_source = defaultdict(list)
     for r, x in zip(mine, d):
