@@ -22,10 +22,15 @@ from where_it_loses import method_rows  # noqa: E402  (the same reading of an ev
 BAR_RATIO, BAR_MARGIN = 0.85, 0.5
 
 
+def rule_score(ratio, margin):
+    """min(ratio / 0.85, margin / 0.5): 1 or more where both halves of the bar are met (arrays work too)."""
+    return np.minimum(np.asarray(ratio) / BAR_RATIO, np.asarray(margin) / BAR_MARGIN)
+
+
 def scores(margin: np.ndarray, pred_c: np.ndarray, true_c: np.ndarray) -> tuple[float, float, float]:
     """(mean PSNR margin over grey, colourfulness ratio of the means, rule score) of a set of photos."""
     m, r = float(margin.mean()), float(pred_c.sum() / true_c.sum())
-    return m, r, min(r / BAR_RATIO, m / BAR_MARGIN)
+    return m, r, float(rule_score(r, m))
 
 
 def bootstrap(margin: np.ndarray, pred_c: np.ndarray, true_c: np.ndarray, draws: int, seed: int) -> np.ndarray:
@@ -34,7 +39,7 @@ def bootstrap(margin: np.ndarray, pred_c: np.ndarray, true_c: np.ndarray, draws:
     idx = rng.integers(0, len(margin), (draws, len(margin)))
     m = margin[idx].mean(1)
     r = pred_c[idx].sum(1) / true_c[idx].sum(1)
-    return np.stack([m, r, np.minimum(r / BAR_RATIO, m / BAR_MARGIN)], 1)
+    return np.stack([m, r, rule_score(r, m)], 1)
 
 
 def main(argv=None) -> None:

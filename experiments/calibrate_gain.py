@@ -5,7 +5,9 @@ A regression colorizer trained with a pixel loss under-shoots saturation where c
 training photos (the first N, sorted by path, that are not in the validation list), exactly as
 `framecolor evaluate` scores models, and applies a rule fixed in advance: the smallest gain whose
 colourfulness reaches `--target` x the truth's (default 0.9, a margin above the 0.85 bar that the
-validation split is judged by); if none does, the largest gain tried.
+validation split is judged by); if none does, the largest gain tried. `--rule score` applies the bar's
+own rule instead: the gain with the highest rule score min(ratio / 0.85, (PSNR - grey PSNR) / 0.5) on
+these photos (the smaller gain on a tie; round 13 of docs/notes/loss_choice_plan.md).
 
     python experiments/calibrate_gain.py runs/s2-frozen/last.safetensors --data ../shared/data/photos \
         --val-list results/val_split.txt -o results/training/gain_calibration
@@ -29,6 +31,19 @@ from pathlib import Path
 import framecolor
 from framecolor.evaluate import TRUTH, evaluate, list_eval_images, list_training_images, val_names
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bar_noise import rule_score  # noqa: E402  (the bar's rule, as the validation split is judged)
+
+
+def choose_gain(rows: dict[float, dict], grey_psnr: float, rule: str, target: float) -> float:
+    """The chosen gain among `rows` ({gain: evaluate summary row}). `target`: the smallest gain whose
+    colourfulness ratio reaches `target` (the largest gain if none does); `score`: the highest rule score,
+    the smaller gain on a tie."""
+    if rule == "target":
+        reached = [g for g, r in rows.items() if r["colorfulness_ratio"] >= target]
+        return min(reached) if reached else max(rows)
+    return max(sorted(rows), key=lambda g: (float(rule_score(rows[g]["colorfulness_ratio"], rows[g]["psnr"] - grey_psnr)), -g))
+
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -41,6 +56,9 @@ def main(argv=None) -> None:
                         "instead of the first --photos training photos; none may be in --val-list")
     p.add_argument("--gains", default="1.0,1.2,1.4,1.6,1.8")
     p.add_argument("--target", type=float, default=0.9)
+    p.add_argument("--rule", choices=("target", "score"), default="target",
+                   help="target: the smallest gain reaching --target x the truth's colourfulness; "
+                        "score: the highest rule score min(ratio / 0.85, (PSNR - grey) / 0.5)")
     p.add_argument("--sizes", default="", help="working sizes to compare (default: the model card's only)")
     p.add_argument("-o", "--output", type=Path, required=True)
     args = p.parse_args(argv)
@@ -59,25 +77,27 @@ def main(argv=None) -> None:
     summary = evaluate(files, colorizers, (0.0, 0.0), progress=False).summary()
     chosen = {}
     for s in sizes:
-        reached = [g for g in gains if summary[name(s, g)]["colorfulness_ratio"] >= args.target]
-        chosen[s] = min(reached) if reached else max(gains)
+        chosen[s] = choose_gain({g: summary[name(s, g)] for g in gains}, summary["grey"]["psnr"], args.rule, args.target)
     size = max(sizes, key=lambda s: summary[name(s, chosen[s])]["psnr"])
     args.output.mkdir(parents=True, exist_ok=True)
     result = {"model": args.model, "photos": len(files), "photo_list": args.photo_list and str(args.photo_list),
-              "target_ratio": args.target, "chosen_gain": chosen[size],
+              "rule": args.rule, "target_ratio": args.target, "chosen_gain": chosen[size],
               "summary": {k: v for k, v in summary.items() if k.startswith(("gain", "size")) or k in ("grey", TRUTH)},
               "command": "python experiments/calibrate_gain.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     if len(sizes) > 1:
         result |= {"chosen_size": size, "chosen_gain_by_size": {str(s): g for s, g in chosen.items()}}
     (args.output / "gain_calibration.json").write_text(json.dumps(result, indent=1) + "\n")
-    head = (f"Chroma gain on {len(files)} {which} (rule: the smallest gain reaching {args.target}x the "
-            f"truth's colourfulness): **{chosen[size]:g}**")
+    rule = (f"the smallest gain reaching {args.target}x the truth's colourfulness" if args.rule == "target" else
+            "the highest rule score min(ratio / 0.85, (PSNR - grey PSNR) / 0.5)")
+    head = f"Chroma gain on {len(files)} {which} (rule: {rule}): **{chosen[size]:g}**"
     if len(sizes) > 1:
         head += f"; working size (rule: the highest PSNR at its chosen gain): **{size}**"
-    lines = [head, "", "| size | gain | PSNR (dB) | colourfulness ratio |", "|---:|---:|---:|---:|"]
-    lines += [f"| {s} | {g:g} | {summary[name(s, g)]['psnr']:.2f} | {summary[name(s, g)]['colorfulness_ratio']:.2f} |"
-              for s in sizes for g in gains]
-    lines.append(f"| | grey | {summary['grey']['psnr']:.2f} | 0.00 |")
+    grey = summary["grey"]["psnr"]
+    lines = [head, "", "| size | gain | PSNR (dB) | colourfulness ratio | rule score |", "|---:|---:|---:|---:|---:|"]
+    lines += [f"| {s} | {g:g} | {r['psnr']:.2f} | {r['colorfulness_ratio']:.2f} | "
+              f"{float(rule_score(r['colorfulness_ratio'], r['psnr'] - grey)):.2f} |"
+              for s in sizes for g in gains for r in [summary[name(s, g)]]]
+    lines.append(f"| | grey | {grey:.2f} | 0.00 | |")
     (args.output / "gain_calibration.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -92,3 +92,17 @@ def test_bar_noise_reports_the_bar_and_a_bootstrap_that_follows_the_spread(tmp_p
     assert b[:, 0].std() == pytest.approx(0.3 / 40 ** 0.5, rel=0.1)
     assert 0.35 < np.mean(b[:, 0] >= 0.5) < 0.65  # the bar sits at the mean: about half the draws meet it
     assert "bar_noise.py" in text.splitlines()[-1]
+
+
+def test_calibrate_gain_rules_pick_the_target_gain_or_the_best_rule_score():
+    choose = _load("calibrate_gain").choose_gain
+    # grey 22.0 dB; each step of gain adds 0.04 to the ratio and takes 0.1 dB off the PSNR
+    rows = {g: {"colorfulness_ratio": 0.79 + 0.04 * i, "psnr": 22.8 - 0.1 * i}
+            for i, g in enumerate((1.0, 1.05, 1.1, 1.15, 1.2))}
+    # ratios 0.79, 0.83, 0.87, 0.91, 0.95; margins 0.8, 0.7, 0.6, 0.5, 0.4 dB
+    assert choose(rows, 22.0, "target", 0.9) == 1.15
+    assert choose(rows, 22.0, "target", 0.99) == 1.2  # none reaches it: the largest gain
+    # rule scores min(r / 0.85, m / 0.5): 0.93, 0.98, 1.02, 1.0, 0.8
+    assert choose(rows, 22.0, "score", 0.9) == 1.1
+    tied = {1.0: {"colorfulness_ratio": 0.85, "psnr": 22.6}, 1.1: {"colorfulness_ratio": 0.85, "psnr": 22.6}}
+    assert choose(tied, 22.0, "score", 0.9) == 1.0  # a tie goes to the smaller gain
