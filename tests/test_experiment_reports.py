@@ -91,6 +91,7 @@ def test_bar_noise_reports_the_bar_and_a_bootstrap_that_follows_the_spread(tmp_p
     b = bar.bootstrap(np.array([0.2, 0.8] * 20), np.full(40, 9.0), np.full(40, 10.0), 4000, 0)
     assert b[:, 0].std() == pytest.approx(0.3 / 40 ** 0.5, rel=0.1)
     assert 0.35 < np.mean(b[:, 0] >= 0.5) < 0.65  # the bar sits at the mean: about half the draws meet it
+    assert "below the ratio's: 0%" in text  # 0.9x in every draw: only the margin misses
     assert "bar_noise.py" in text.splitlines()[-1]
 
 
