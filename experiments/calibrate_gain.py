@@ -30,6 +30,7 @@ from pathlib import Path
 
 import framecolor
 from framecolor.evaluate import TRUTH, evaluate, list_eval_images, list_training_images, val_names
+from framecolor.io import atomic_write
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bar_noise import rule_score  # noqa: E402  (the bar's rule, as the validation split is judged)
@@ -86,7 +87,7 @@ def main(argv=None) -> None:
               "command": "python experiments/calibrate_gain.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     if len(sizes) > 1:
         result |= {"chosen_size": size, "chosen_gain_by_size": {str(s): g for s, g in chosen.items()}}
-    (args.output / "gain_calibration.json").write_text(json.dumps(result, indent=1) + "\n")
+    atomic_write(args.output / "gain_calibration.json", (json.dumps(result, indent=1) + "\n").encode())
     rule = (f"the smallest gain reaching {args.target}x the truth's colourfulness" if args.rule == "target" else
             "the highest rule score min(ratio / 0.85, (PSNR - grey PSNR) / 0.5)")
     head = f"Chroma gain on {len(files)} {which} (rule: {rule}): **{chosen[size]:g}**"
@@ -98,7 +99,7 @@ def main(argv=None) -> None:
               f"{float(rule_score(r['colorfulness_ratio'], r['psnr'] - grey)):.2f} |"
               for s in sizes for g in gains for r in [summary[name(s, g)]]]
     lines.append(f"| | grey | {grey:.2f} | 0.00 | |")
-    (args.output / "gain_calibration.md").write_text("\n".join(lines) + "\n")
+    atomic_write(args.output / "gain_calibration.md", ("\n".join(lines) + "\n").encode())
     print("\n".join(lines))
 
 
