@@ -4,6 +4,9 @@
 
 chelsea_before_after.jpg: the bundled sample (samples/chelsea_gray.jpg). skimage_before_after.jpg:
 scikit-image's astronaut, coffee and rocket, made grey first (L* only), one row each at 240 px high.
+traffic_before_after.jpg: the bundled black-and-white clip (samples/traffic_short.mp4) through
+`framecolor video`'s defaults (the film default, `--temporal flow`): its first, middle and last
+frames, grey above and colour below.
 """
 from __future__ import annotations
 
@@ -40,6 +43,26 @@ def stack(rows: list[Image.Image]) -> Image.Image:
     return out
 
 
+def first_middle_last(path: Path) -> np.ndarray:
+    """A video file's first, middle and last frames, side by side, as one (H, 3W, 3) uint8 array."""
+    import av
+
+    with av.open(str(path)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    return np.concatenate([frames[0], frames[len(frames) // 2], frames[-1]], axis=1)
+
+
+def film_strip(clip: Path, height: int) -> Image.Image:
+    """The clip's grey frames above, the same frames as `framecolor video` colours them below."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "colour.mp4"
+        framecolor.colorize_video(clip, out, progress=False)
+        im = Image.fromarray(np.concatenate([first_middle_last(clip), first_middle_last(out)], axis=0))
+    return im.resize((round(im.width * 2 * height / im.height), 2 * height), Image.Resampling.LANCZOS)
+
+
 def main(argv=None) -> None:
     import skimage.data
 
@@ -53,6 +76,9 @@ def main(argv=None) -> None:
     pair(c, sample, 300).save(args.output / "chelsea_before_after.jpg", quality=90)
     rows = [pair(c, grey(getattr(skimage.data, n)()[..., :3]), 240) for n in ("astronaut", "coffee", "rocket")]
     stack(rows).save(args.output / "skimage_before_after.jpg", quality=90)
+    if args.model is None:  # the film default is the card's; a --model given is for photos only
+        film_strip(Path(__file__).resolve().parents[1] / "samples" / "traffic_short.mp4", 240).save(
+            args.output / "traffic_before_after.jpg", quality=90)
 
 
 if __name__ == "__main__":
