@@ -33,7 +33,7 @@ from framecolor.evaluate import TRUTH, evaluate, list_eval_images, list_training
 from framecolor.io import atomic_write
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bar_noise import rule_score  # noqa: E402  (the bar's rule, as the validation split is judged)
+from bar_noise import BAR_MARGIN, BAR_RATIO, rule_score  # noqa: E402  (the bar's rule, as the validation split is judged)
 
 
 def choose_gain(rows: dict[float, dict], grey_psnr: float, rule: str, target: float) -> float:
@@ -89,7 +89,7 @@ def main(argv=None) -> None:
         result |= {"chosen_size": size, "chosen_gain_by_size": {str(s): g for s, g in chosen.items()}}
     atomic_write(args.output / "gain_calibration.json", (json.dumps(result, indent=1) + "\n").encode())
     rule = (f"the smallest gain reaching {args.target}x the truth's colourfulness" if args.rule == "target" else
-            "the highest rule score min(ratio / 0.85, (PSNR - grey PSNR) / 0.5)")
+            f"the highest rule score min(ratio / {BAR_RATIO}, (PSNR - grey PSNR) / {BAR_MARGIN})")
     head = f"Chroma gain on {len(files)} {which} (rule: {rule}): **{chosen[size]:g}**"
     if len(sizes) > 1:
         head += f"; working size (rule: the highest PSNR at its chosen gain): **{size}**"

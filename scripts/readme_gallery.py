@@ -44,11 +44,12 @@ def stack(rows: list[Image.Image]) -> Image.Image:
 
 
 def first_middle_last(path: Path) -> np.ndarray:
-    """A video file's first, middle and last frames, side by side, as one (H, 3W, 3) uint8 array."""
-    import av
+    """A video file's first, middle and last frames, side by side, as one (H, 3W, 3) uint8 array
+    (framecolor.video's reader, as `framecolor video` decodes them)."""
+    from framecolor.video import probe
+    from framecolor.video.reader import read_frames
 
-    with av.open(str(path)) as c:
-        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    frames = [f.rgb for f in read_frames(probe(path))]
     return np.concatenate([frames[0], frames[len(frames) // 2], frames[-1]], axis=1)
 
 

@@ -1,7 +1,6 @@
 """Video I/O: probing, bad inputs, timestamps/audio/metadata through the whole pipeline."""
 from __future__ import annotations
 
-import json
 from fractions import Fraction
 from pathlib import Path
 
@@ -9,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-import framecolor
 import video_clips as vc
 from framecolor.video import VideoError, probe
 from framecolor.video.reader import TruncatedWarning, read_frames
@@ -174,8 +172,9 @@ def test_film_uses_the_cards_film_gain_and_photos_keep_theirs(tmp_path, engine):
 
 def test_a_gain_given_rules_photos_and_film():
     from framecolor.inference import load_colorizer
+    from framecolor.models.registry import read_meta, resolve_checkpoint
 
-    config = json.loads((Path(framecolor.__file__).parent / "weights" / "unet-lite2.json").read_text())["config"]
+    config = read_meta(resolve_checkpoint("unet-lite2"))["config"]
     assert config["film_chroma_gain"] != config["chroma_gain"]  # the card gives film a gain of its own
     card = load_colorizer("unet-lite2", device="cpu")
     assert (card.chroma_gain, card.film_chroma_gain) == (config["chroma_gain"], config["film_chroma_gain"])
